@@ -1,0 +1,168 @@
+"""The `ferops` command line: webcam, predict, report, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ferops.loading import DEFAULT_MODEL_URI
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Facial emotion recognition on the registered FER-2013 model.")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _classifier(model_uri: str):
+    from ferops.loading import ModelNotFound, load_classifier
+
+    try:
+        return load_classifier(model_uri)
+    except ModelNotFound as e:
+        fail(str(e))
+
+
+@app.command()
+def webcam(
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="models:/fer@production, models:/fer/Production, runs:/..., a model folder or a .keras file"),
+    source: str = typer.Option("0", help="camera index, video file, or stream URL (rtsp://, http://)"),
+    headless: bool = typer.Option(False, help="no window (servers, CI, recordings)"),
+    output: Optional[Path] = typer.Option(None, help="write the annotated video here (.mp4)"),
+    log: Optional[Path] = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="stop after N frames"),
+    smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
+) -> None:
+    """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
+    from ferops import live
+    from ferops.faces import HaarDetector
+
+    try:
+        src = live.open_source(source)
+    except live.SourceError as e:
+        fail(str(e))
+    classifier = _classifier(model_uri)
+    show = None
+    if not headless:
+        import cv2
+
+        def show(frame) -> bool:
+            cv2.imshow("ferops", frame)
+            return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    with ExitStack() as stack:
+        log_file = stack.enter_context(open(log, "w")) if log else None
+        try:
+            frames = live.run(src, HaarDetector(max_width=320), classifier,
+                              live.Options(max_frames=max_frames, smooth=smooth), log=log_file,
+                              writer_path=output, show=show)
+        except live.SourceError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            frames = None
+    typer.echo(f"webcam: processed {frames if frames is not None else 'some'} frames"
+               + (f", log {log}" if log else "") + (f", video {output}" if output else ""), err=True)
+
+
+def _images(paths: list[Path]) -> list[Path]:
+    found = []
+    for p in paths:
+        if p.is_dir():
+            found += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(p)
+    return found
+
+
+@app.command()
+def predict(
+    paths: list[Path] = typer.Argument(..., help="images or folders of images"),
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
+    annotate: Optional[Path] = typer.Option(None, help="write annotated copies into this folder"),
+    whole_image: bool = typer.Option(False, help="treat each image as one face crop (no detection)"),
+) -> None:
+    """Detect faces in images and classify their emotions."""
+    import cv2
+
+    from ferops.faces import HaarDetector, crop
+    from ferops.classifier import describe
+    from ferops.overlay import draw
+
+    classifier = _classifier(model_uri)
+    detector = HaarDetector()
+    failures = 0
+    if not as_json:
+        typer.echo(f"{'file':40} {'face':>4} {'box':>20} {'label':>9} {'conf':>5}")
+    for path in _images(paths):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            typer.echo(f"skipped: {path}: {'not found' if not path.exists() else 'not a readable image'}", err=True)
+            failures += 1
+            continue
+        h, w = image.shape[:2]
+        boxes = [(0, 0, w, h)] if whole_image else detector.detect(image)
+        probs = classifier.classify_faces([crop(image, b) for b in boxes])
+        faces = [{"box": list(b), **describe(p)} for b, p in zip(boxes, probs)]
+        if as_json:
+            typer.echo(json.dumps({"file": str(path), "faces": faces}))
+        else:
+            if not faces:
+                typer.echo(f"{str(path)[-40:]:40} {'-':>4} {'no face found':>20}")
+            for k, f in enumerate(faces):
+                typer.echo(f"{str(path)[-40:]:40} {k:>4} {str(f['box']):>20} {f['label']:>9} {f['confidence']:>5.2f}")
+        if annotate:
+            annotate.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(annotate / path.name), draw(image, faces))
+    if failures:
+        typer.echo(f"predict: {failures} file(s) skipped", err=True)
+
+
+@app.command()
+def report(
+    log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
+    out: Optional[Path] = typer.Option(None, help="folder for the report (default: beside the log)"),
+) -> None:
+    """Summarise a session: time share per emotion, timeline plot, longest stretches, frames without a face."""
+    from ferops.report import ReportError, write_report
+
+    try:
+        png, page = write_report(log, out or log.parent)
+    except ReportError as e:
+        fail(str(e))
+    typer.echo(f"report: {page} (timeline {png})")
+
+
+@app.command()
+def serve(
+    model_uri: str = typer.Option("models:/fer/Production", help="the model to serve"),
+    port: int = typer.Option(5001, help="port on 127.0.0.1 (use --host 0.0.0.0 to expose)"),
+    host: str = typer.Option("127.0.0.1"),
+    workers: int = typer.Option(1, help="server worker processes (each loads the model)"),
+    timeout: int = typer.Option(60, help="request timeout in seconds"),
+) -> None:
+    """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
+    from ferops.tracking import tracking_uri
+
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(timeout)}
+    cmd = [mlflow_bin, "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", host,
+           "-p", str(port), "--workers", str(workers)]
+    typer.echo(" ".join(cmd), err=True)
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+if __name__ == "__main__":
+    app()

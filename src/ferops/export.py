@@ -1,0 +1,108 @@
+"""Trained model -> registered `fer` version, promoted to production only through the gate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+
+from ferops.imaging import encode_png
+from ferops.labels import IMAGE_SIZE
+
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+PACKAGE_DIR = Path(__file__).parent
+ALIAS, STAGE = "production", "Production"
+
+# One endpoint takes two input forms (image records and raw pixel tensors), which no single MLflow
+# input schema can express; the model checks its own inputs with per-record errors instead, and
+# the signature declares the params and the output.
+SIGNATURE = ModelSignature(
+    inputs=None,
+    outputs=Schema([ColSpec(DataType.long, "record"), ColSpec(DataType.string, "label"),
+                    ColSpec(DataType.double, "confidence")]),
+    params=ParamSchema([ParamSpec("detect_faces", DataType.boolean, False)]),
+)
+
+
+def input_example() -> pd.DataFrame:
+    # A synthetic gradient, not a face: nothing from FER-2013 travels with the model.
+    ramp = np.linspace(0, 255, IMAGE_SIZE * IMAGE_SIZE, dtype=np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
+    return pd.DataFrame({"image": [encode_png(ramp.astype(np.uint8))]})
+
+
+@dataclass
+class Decision:
+    name: str
+    version: str
+    accuracy: float
+    production_version: str | None
+    production_accuracy: float | None
+    promoted: bool
+    reason: str
+    run_id: str
+    model_uri: str
+
+
+def log_model(keras_file: Path, name: str) -> mlflow.models.model.ModelInfo:
+    """Log the pyfunc into the active run and register it under `name`."""
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(PYFUNC_FILE),
+        artifacts={"keras_model": str(keras_file)},
+        code_paths=[str(PACKAGE_DIR)],
+        signature=SIGNATURE,
+        input_example=input_example(),
+        registered_model_name=name,
+    )
+
+
+def production(client: mlflow.MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+
+
+def gate(accuracy: float, floor: float, tolerance: float, prod_accuracy: float | None) -> tuple[bool, str]:
+    if accuracy < floor:
+        return False, f"test accuracy {accuracy:.4f} is below the floor {floor:.4f}"
+    if prod_accuracy is not None and accuracy < prod_accuracy - tolerance:
+        return False, (f"test accuracy {accuracy:.4f} is below production's {prod_accuracy:.4f} "
+                       f"minus tolerance {tolerance:.4f}")
+    return True, "passed the gate" if prod_accuracy is not None else "passed the gate (no production version yet)"
+
+
+def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str]) -> Decision:
+    """In the active run: log + register the model, then promote it if it passes the gate."""
+    name = cfg["model_name"]
+    client = mlflow.MlflowClient()
+    current = production(client, name)
+    prod_acc = None
+    if current is not None:
+        tag = current.tags.get("test_accuracy")
+        prod_acc = float(tag) if tag is not None else client.get_run(current.run_id).data.metrics.get("test_accuracy")
+    info = log_model(keras_file, name)
+    version = str(info.registered_model_version)
+    promoted, reason = gate(accuracy, cfg["min_accuracy"], cfg["tolerance"], prod_acc)
+    for key, value in {**tags, "test_accuracy": f"{accuracy:.6f}", "promoted": str(promoted).lower(),
+                       "gate_reason": reason}.items():
+        client.set_model_version_tag(name, version, key, value)
+    if promoted:
+        client.set_registered_model_alias(name, ALIAS, version)
+        # Stages are deprecated in MLflow 3 but models:/fer/Production still resolves through them.
+        client.transition_model_version_stage(name, version, STAGE, archive_existing_versions=True)
+    decision = Decision(name, version, accuracy, current.version if current else None, prod_acc,
+                        promoted, reason, mlflow.active_run().info.run_id, f"models:/{name}/{version}")
+    mlflow.set_tags({"export.version": version, "export.promoted": str(promoted).lower(),
+                     "export.reason": reason})
+    return decision
+
+
+def as_dict(decision: Decision) -> dict:
+    return asdict(decision)

@@ -1,0 +1,26 @@
+"""DVC stage export: register the model as `fer` and promote it through the accuracy gate."""
+
+import json
+import warnings
+
+import mlflow
+
+from ferops import config, export, io, stage, tracking
+
+
+def run() -> None:
+    params = config.load_params()
+    accuracy = json.loads((config.METRICS_DIR / "evaluate.json").read_text())["accuracy"]
+    tracking.setup()
+    with mlflow.start_run(run_id=tracking.load_run_id()) as active:
+        tags = {k: v for k, v in active.data.tags.items() if k in ("git_commit", "data_sha256")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # transition_model_version_stage
+            decision = export.register_and_promote(config.MODEL_FILE, accuracy, params["export"], tags)
+    io.write_json(config.MODEL_DIR / "export.json", export.as_dict(decision))
+    verdict = "promoted to production" if decision.promoted else "not promoted"
+    print(f"export: {decision.name} version {decision.version} {verdict}: {decision.reason}")
+
+
+if __name__ == "__main__":
+    stage.main(run)

@@ -1,0 +1,62 @@
+"""DVC stage train: fit train.arch on the train split, select on PublicTest, log to MLflow."""
+
+import hashlib
+import json
+import time
+
+import mlflow
+
+from ferops import config, io, preprocess, stage, tracking, train
+
+
+def flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def run() -> None:
+    params = config.load_params()
+    cfg = params["train"]
+    arrays = preprocess.load(config.ARRAYS)
+    lineage = tracking.lineage_tags(config.ARRAYS)
+    # One backup per (params, data): a resumed run never mixes two configurations.
+    key = hashlib.sha256(json.dumps([cfg, lineage["data_sha256"]], sort_keys=True).encode()).hexdigest()[:12]
+    backup = config.CHECKPOINT_DIR / key
+    run_file = backup / "mlflow_run.json"
+
+    tracking.setup()
+    resumed = run_file.exists()
+    run_id = tracking.load_run_id(run_file) if resumed else None
+    with mlflow.start_run(run_id=run_id, run_name=None if resumed else f"train-{cfg['arch']}",
+                          tags=None if resumed else {"stage": "train", **lineage}) as active:
+        if not resumed:
+            backup.mkdir(parents=True, exist_ok=True)
+            tracking.save_run_id(active.info.run_id, run_file)
+            mlflow.log_params(flat(cfg) | {"data.limit": params["data"]["limit"]})
+            mlflow.log_params({f"rows_{k[2:]}": len(v) for k, v in arrays.items() if k.startswith("y_")})
+        else:
+            print(f"train: resuming MLflow run {run_id} from {backup}")
+        start = time.perf_counter()
+        model, history = train.fit(arrays, cfg, backup, on_epoch=lambda e, logs: mlflow.log_metrics(logs, step=e))
+        seconds = time.perf_counter() - start
+        config.MODEL_DIR.mkdir(exist_ok=True)
+        with io.atomic_path(config.MODEL_FILE) as tmp:
+            model.save(tmp)
+        best = max(history, key=lambda r: r["val_accuracy"])
+        summary = {"best_val_accuracy": best["val_accuracy"], "best_epoch": int(best["epoch"]) + 1,
+                   "epochs_run": len(history), "train_seconds_this_session": round(seconds, 1)}
+        mlflow.log_metrics({"best_val_accuracy": best["val_accuracy"], "train_seconds": seconds})
+        io.write_json(config.METRICS_DIR / "train.json", summary)
+        with io.atomic_path(config.METRICS_DIR / "train_history.csv") as tmp:
+            keys = list(history[0])
+            tmp.write_text(",".join(keys) + "\n" + "".join(
+                ",".join(str(int(r[k]) if k == "epoch" else round(r[k], 6)) for k in keys) + "\n" for r in history))
+        tracking.save_run_id(active.info.run_id)
+    train.finish(backup)
+    print(f"train: best val_accuracy {best['val_accuracy']:.4f} at epoch {summary['best_epoch']} -> {config.MODEL_FILE}")
+
+
+if __name__ == "__main__":
+    stage.main(run)

@@ -48,3 +48,102 @@ def write_csv(path: Path, rows: list[str], header: str = "emotion,pixels,Usage",
 @pytest.fixture
 def synthetic_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "fer.csv", synthetic_rows())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc, timeout: float = 120.0) -> None:
+    """Poll `url` until it answers 200, failing fast if the server process died."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def clean_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}
+    env.update(extra)
+    return env
+
+
+def make_pipeline_copy(dest: Path, csv_rows: list[str] | None = None, **train_overrides) -> Path:
+    """A fresh copy of the repo's pipeline on a tiny synthetic CSV, ready for `dvc repro`."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, dest / name)
+    for name in ("stages", "src"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (dest / "data" / "raw").mkdir(parents=True)
+    write_csv(dest / "data" / "raw" / "fer2013.csv", csv_rows or synthetic_rows(per_class=4))
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["data"]["csv"] = "data/raw/fer2013.csv"
+    params["train"].update({"epochs": 1, "batch_size": 16, "patience": 1, "warmup_epochs": 0, **train_overrides})
+    params["export"]["min_accuracy"] = 0.0
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=dest, check=True, env=clean_env())
+    return dest
+
+
+def dvc(dest: Path, *args: str, env: dict | None = None, timeout: float = 900):
+    import subprocess
+
+    return subprocess.run(["dvc", *args], cwd=dest, env=env or clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def real_faces(n: int, usage: str = "PrivateTest") -> tuple[np.ndarray, np.ndarray]:
+    """The first n faces (uint8 48x48) and labels of one split of the real FER-2013 file."""
+    from ferops.ingest import ingest
+
+    table, _ = ingest(REAL_CSV)
+    sel = np.flatnonzero(table.usage == usage)[:n]
+    return table.pixels[sel], table.labels[sel]
+
+
+@pytest.fixture(scope="session")
+def registered_model(tmp_path_factory):
+    """A `fer` model registered and promoted in a throwaway SQLite store: (tracking_uri, keras_path, workdir).
+
+    Its weights are untrained (seeded): these tests check plumbing and agreement, not accuracy.
+    """
+    import keras
+    import mlflow
+
+    from ferops import export, models
+
+    work = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    keras.utils.set_random_seed(0)
+    model = models.build("fer_cnn")
+    path = work / "model.keras"
+    model.save(path)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    exp = mlflow.create_experiment("tests", artifact_location=(work / "artifacts").as_uri())
+    with mlflow.start_run(experiment_id=exp):
+        decision = export.register_and_promote(path, 0.5, {"model_name": "fer", "min_accuracy": 0.0, "tolerance": 0.0},
+                                               {"git_commit": "test", "data_sha256": "synthetic"})
+    assert decision.promoted
+    return uri, path, work

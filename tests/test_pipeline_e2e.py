@@ -1,0 +1,91 @@
+"""`dvc repro` end to end on a tiny synthetic CSV, with the embedded store and with a real server."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import clean_env, dvc, free_port, make_pipeline_copy, wait_http
+from ferops.imaging import encode_png
+
+pytestmark = pytest.mark.slow
+
+
+def check_registered_model(tracking_uri: str):
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 48, 48)).astype(np.uint8)
+    outputs = []
+    for uri in ("models:/fer/Production", "models:/fer@production"):
+        model = mlflow.pyfunc.load_model(uri)
+        out = model.predict(pixels)
+        assert list(out["record"]) == [0, 1, 2]
+        probs = np.array([[p[k] for k in p] for p in out["probs"]])
+        assert np.allclose(probs.sum(axis=1), 1.0, atol=2e-3)
+        outputs.append(probs)
+        # Face crops of any size and colour, and the float/(N,48,48,1) tensor form, go through the same path.
+        colour = np.dstack([pixels[0]] * 3)
+        crops = model.predict(pd.DataFrame({"image": [encode_png(colour), encode_png(np.kron(pixels[1], np.ones((3, 3), np.uint8)))]}))
+        assert list(crops["record"]) == [0, 1]
+        assert model.predict(pixels[..., None].astype(np.float32))["label"].tolist() == out["label"].tolist()
+    assert np.allclose(outputs[0], outputs[1]), "stage and alias resolve to the same version"
+    return model
+
+
+def test_dvc_repro_embedded_store(tmp_path):
+    repo = make_pipeline_copy(tmp_path)
+    result = dvc(repo, "repro")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
+        assert f"Running stage '{stage}'" in result.stdout
+    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    assert {"accuracy", "macro_f1", "ece", "per_class"} <= set(metrics)
+    decision = json.loads((repo / "models" / "export.json").read_text())
+    assert decision["promoted"] is True and decision["version"] == "1"
+    assert (repo / "mlflow.db").exists() and (repo / "mlartifacts").is_dir()
+    assert not (repo / "mlruns").exists()
+
+    shown = dvc(repo, "metrics", "show", "--json")
+    assert shown.returncode == 0 and "accuracy" in shown.stdout
+    assert "up to date" in dvc(repo, "status").stdout.lower()
+
+    model = check_registered_model(f"sqlite:///{repo / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("fer", "1")
+    assert version.tags["promoted"] == "true" and "data_sha256" in version.tags and "git_commit" in version.tags
+    run = client.get_run(decision["run_id"])
+    assert "test_accuracy" in run.data.metrics and "val_accuracy" in run.data.metrics, "one run: train + evaluate"
+    assert run.data.tags["data_sha256"] and run.data.tags["git_commit"]
+    assert model is not None
+
+
+def test_dvc_repro_against_real_mlflow_server(tmp_path):
+    port = free_port()
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    proc = subprocess.Popen(
+        [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{server_dir / 'server.db'}",
+         "--artifacts-destination", str(server_dir / "artifacts")],
+        cwd=server_dir, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc)
+        uri = f"http://127.0.0.1:{port}"
+        (tmp_path / "repo").mkdir()
+        repo = make_pipeline_copy(tmp_path / "repo")
+        result = dvc(repo, "repro", env=clean_env(MLFLOW_TRACKING_URI=uri))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert not (repo / "mlflow.db").exists(), "nothing went to the embedded store"
+        check_registered_model(uri)
+        assert any((server_dir / "artifacts").rglob("MLmodel")), "artifacts were proxied to the server's store"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

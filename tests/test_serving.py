@@ -1,0 +1,165 @@
+"""The real `mlflow models serve` process against a model the tests registered."""
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import clean_env, free_port, needs_real_data, real_faces, wait_http
+from ferops.classifier import EmotionClassifier
+from ferops.imaging import MAX_IMAGE_BYTES, encode_png
+from ferops.labels import EMOTIONS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(registered_model):
+    uri, keras_path, work = registered_model
+    port = free_port()
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    proc = subprocess.Popen(
+        [mlflow_bin, "models", "serve", "-m", "models:/fer/Production", "--env-manager", "local",
+         "--host", "127.0.0.1", "-p", str(port)],
+        cwd=work, env=clean_env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
+        yield f"http://127.0.0.1:{port}", EmotionClassifier.from_keras_file(keras_path)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def post(url: str, payload) -> tuple[int, dict]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    req = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def records(*images: str) -> dict:
+    return {"dataframe_records": [{"image": i} for i in images]}
+
+
+def probs_of(predictions: list[dict]) -> np.ndarray:
+    return np.array([[p["probs"][e] for e in EMOTIONS] for p in predictions])
+
+
+def test_synthetic_crops_any_size_and_colour_match_in_process(server):
+    url, clf = server
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+    colour = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    jpeg = base64.b64encode(cv2.imencode(".jpg", colour)[1].tobytes()).decode()
+    status, body = post(url, records(encode_png(gray), encode_png(colour), jpeg))
+    assert status == 200, body
+    preds = body["predictions"]
+    assert [p["record"] for p in preds] == [0, 1, 2]
+    decoded_jpeg = cv2.imdecode(np.frombuffer(base64.b64decode(jpeg), np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = clf.classify_faces([gray, colour, decoded_jpeg])
+    assert np.allclose(probs_of(preds), expected, atol=1e-3)
+    assert [p["label"] for p in preds] == [EMOTIONS[i] for i in expected.argmax(axis=1)]
+
+
+def test_dataframe_split_and_tensor_inputs(server):
+    url, clf = server
+    pixels = np.random.default_rng(2).integers(0, 256, (2, 48, 48)).astype(np.uint8)
+    status, body = post(url, {"dataframe_split": {"columns": ["image"], "data": [[encode_png(pixels[0])]]}})
+    assert status == 200 and np.allclose(probs_of(body["predictions"]), clf.probs(pixels[:1]), atol=1e-3)
+    status, body = post(url, {"inputs": pixels.tolist()})
+    assert status == 200 and np.allclose(probs_of(body["predictions"]), clf.probs(pixels), atol=1e-3)
+    status, body = post(url, {"inputs": (pixels[..., None] / 1.0).tolist()})
+    assert status == 200 and len(body["predictions"]) == 2
+
+
+@needs_real_data
+def test_real_faces_match_in_process_predictions(server):
+    url, clf = server
+    faces, _ = real_faces(8)
+    big = [cv2.cvtColor(cv2.resize(f, (160, 160), interpolation=cv2.INTER_CUBIC), cv2.COLOR_GRAY2BGR) for f in faces]
+    status, body = post(url, records(*(encode_png(b) for b in big)))
+    assert status == 200
+    assert np.allclose(probs_of(body["predictions"]), clf.classify_faces(big), atol=1e-3)
+
+
+@needs_real_data
+def test_detect_faces_in_a_photo(server):
+    url, clf = server
+    faces, _ = real_faces(40)
+    from ferops.faces import HaarDetector
+
+    detector = HaarDetector()
+    for face in faces:
+        photo = np.full((480, 640), 200, np.uint8)
+        photo[150:350, 220:420] = cv2.resize(face, (200, 200), interpolation=cv2.INTER_CUBIC)
+        if detector.detect(photo):
+            break
+    else:
+        pytest.fail("the Haar cascade found none of 40 real faces")
+    status, body = post(url, {**records(encode_png(photo)), "params": {"detect_faces": True}})
+    assert status == 200 and len(body["predictions"]) >= 1
+    x, y, w, h = body["predictions"][0]["box"]
+    assert abs((x + w / 2) - 320) < 60 and abs((y + h / 2) - 250) < 60, "box where the face was placed"
+    status, body = post(url, {**records(encode_png(np.full((480, 640), 90, np.uint8))), "params": {"detect_faces": True}})
+    assert status == 200 and body["predictions"] == []
+
+
+def bomb_png(width: int, height: int) -> str:
+    """A PNG whose header claims width x height pixels (the body does not matter: it is refused first)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64).decode()
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (records(encode_png(np.zeros((48, 48), np.uint8)), "not base64!!"), "record 1: invalid base64"),
+        (records(base64.b64encode(b"just some text, not an image").decode()), "record 0: not a PNG or JPEG image"),
+        (records(bomb_png(30000, 30000)), "record 0: image of 30000x30000 pixels is over"),
+        (records(base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_IMAGE_BYTES + 10)).decode()),
+         "record 0: image is larger than"),
+        ({"dataframe_records": []}, "empty batch"),
+        ({"inputs": [[1, 2, 3]]}, "expected shape (N, 48, 48)"),
+        ({"inputs": []}, "empty batch"),
+        ({"inputs": [[[float("nan")] * 48] * 48]}, "record 0 contains NaN"),
+        ({"inputs": [[[0] * 48] * 48, [[300] * 48] * 48]}, "record 1 has pixel values outside 0..255"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_problem_and_record(server, payload, message):
+    url, _ = server
+    status, body = post(url, payload)
+    assert 400 <= status < 500, (status, body)
+    assert message in body.get("message", ""), body.get("message", "")[-400:]
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
+
+
+def test_python_client(server):
+    url, clf = server
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from serve.client import predict_images, predict_pixels
+
+    img = np.random.default_rng(3).integers(0, 256, (64, 64), dtype=np.uint8)
+    faces = predict_images([cv2.imencode(".png", img)[1].tobytes()], url=url)
+    assert faces[0]["label"] == EMOTIONS[int(clf.classify_faces([img])[0].argmax())]
+    assert len(predict_pixels(np.zeros((3, 48, 48), int).tolist(), url=url)) == 3
+    with pytest.raises(RuntimeError, match="HTTP 400: .*invalid base64"):
+        from serve import client
+
+        client._post(url, records("%%%"), 30)

@@ -1,0 +1,211 @@
+"""`ferops webcam` headless on videos built in the test: real faces placed on a plain background,
+and frames with no face. Every error path gives a one-line message and a non-zero exit."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import clean_env, needs_real_data, real_faces
+from ferops import live
+from ferops.classifier import EmotionClassifier
+from ferops.cli import app
+from ferops.faces import HaarDetector, crop
+from ferops.labels import EMOTIONS
+
+FERROPS = [str(Path(sys.executable).with_name("ferops"))]  # the console script users run
+SPOTS = [(60, 120), (380, 120)]  # top-left corners of 180x180 face placements in 640x480
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def detectable_faces(n: int) -> list[np.ndarray]:
+    """Real FER-2013 faces that the default Haar cascade finds when placed like the video places them."""
+    faces, _ = real_faces(200)
+    detector = HaarDetector(max_width=320)
+    found = []
+    for face in faces:
+        frame = compose([face])
+        boxes = detector.detect(frame)
+        if len(boxes) == 1:
+            found.append(face)
+        if len(found) == n:
+            return found
+    pytest.fail(f"only {len(found)} of 200 real faces were detectable")
+
+
+def compose(faces: list[np.ndarray], shift: int = 0) -> np.ndarray:
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    for face, (x, y) in zip(faces, SPOTS):
+        big = cv2.resize(face, (180, 180), interpolation=cv2.INTER_CUBIC)
+        frame[y : y + 180, x + shift : x + shift + 180] = big[..., None]
+    return frame
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*FERROPS, *args], capture_output=True, text=True, env=env or clean_env(), timeout=300)
+
+
+@needs_real_data
+def test_headless_run_on_real_faces(tmp_path, registered_model):
+    uri, keras_path, _ = registered_model
+    faces = detectable_faces(2)
+    frames = [compose(faces, shift=k) for k in range(12)] + [np.full((480, 640, 3), 200, np.uint8)] * 3
+    video = write_video(tmp_path / "faces.mp4", frames)
+    log, out = tmp_path / "session.jsonl", tmp_path / "annotated.mp4"
+    r = run_cli("webcam", "--model-uri", "models:/fer/Production", "--source", str(video), "--headless",
+                "--no-smooth", "--log", str(log), "--output", str(out), env=clean_env(MLFLOW_TRACKING_URI=uri))
+    assert r.returncode == 0, r.stderr[-2000:]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(15))
+    assert all(b["t"] >= a["t"] for a, b in zip(records, records[1:]))
+    clf = EmotionClassifier.from_keras_file(keras_path)
+    cap = cv2.VideoCapture(str(video))
+    for rec in records:
+        ok, frame = cap.read()
+        assert ok
+        if rec["frame"] >= 12:
+            assert rec["faces"] == [], "no face in the empty frames"
+            continue
+        assert len(rec["faces"]) == 2, rec
+        for face, (x, y) in zip(sorted(rec["faces"], key=lambda f: f["box"][0]), SPOTS):
+            bx, by, bw, bh = face["box"]
+            assert abs(bx + bw / 2 - (x + rec["frame"] + 90)) < 40 and abs(by + bh / 2 - (y + 90)) < 40
+            expected = clf.classify_faces([crop(frame, face["box"])])[0]
+            assert np.allclose([face["probs"][e] for e in EMOTIONS], expected, atol=1e-3)
+            assert face["label"] == EMOTIONS[int(expected.argmax())]
+            assert 0 <= face["confidence"] <= 1
+    check = cv2.VideoCapture(str(out))
+    assert int(check.get(cv2.CAP_PROP_FRAME_COUNT)) == 15 and check.read()[1].shape == (480, 640, 3)
+
+
+@needs_real_data
+def test_smoothing_keeps_identity_while_faces_move(tmp_path, registered_model):
+    _, keras_path, _ = registered_model
+    faces = detectable_faces(2)
+    video = write_video(tmp_path / "faces.mp4", [compose(faces, shift=2 * k) for k in range(8)])
+    clf = EmotionClassifier.from_keras_file(keras_path)
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f:
+        n = live.run(live.open_source(str(video)), HaarDetector(max_width=320), clf, live.Options(max_frames=5), log=f)
+    assert n == 5
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    ids = [sorted((face["box"][0], face["id"]) for face in r["faces"]) for r in records]
+    assert all([i for _, i in frame] == [i for _, i in ids[0]] for frame in ids), ids
+
+
+def test_no_face_video_and_max_frames(tmp_path, registered_model):
+    uri, _, _ = registered_model
+    rng = np.random.default_rng(0)
+    frames = [cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (31, 31), 0) for _ in range(10)]
+    video = write_video(tmp_path / "noface.mp4", frames)
+    log = tmp_path / "s.jsonl"
+    r = run_cli("webcam", "--model-uri", "models:/fer@production", "--source", str(video), "--headless",
+                "--log", str(log), "--max-frames", "6", env=clean_env(MLFLOW_TRACKING_URI=uri))
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(records) == 6 and all(rec["faces"] == [] for rec in records)
+
+
+@pytest.fixture
+def cli_env(registered_model, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered_model[0])
+    return CliRunner()
+
+
+def one_line_error(result, expected: str):
+    assert result.exit_code != 0
+    lines = [line for line in result.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_error_camera_cannot_open(cli_env):
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", "57", "--headless"]), "cannot open camera 57")
+
+
+def test_error_file_missing(cli_env, tmp_path):
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "nope.mp4"), "--headless"]),
+                   "video file not found")
+
+
+def test_error_not_a_video(cli_env, tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 100)
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(bad), "--headless"]), "is not a readable video")
+
+
+def test_error_stream_cannot_open(cli_env):
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", "rtsp://127.0.0.1:9/none", "--headless"]),
+                   "cannot open stream")
+
+
+def test_error_model_uri_does_not_resolve_lists_registered(cli_env, tmp_path):
+    video = write_video(tmp_path / "v.mp4", [np.zeros((480, 640, 3), np.uint8)] * 2)
+    result = cli_env.invoke(app, ["webcam", "--model-uri", "models:/nope@production", "--source", str(video), "--headless"])
+    one_line_error(result, "does not resolve")
+    assert "registered models: fer (versions 1; @production=1)" in result.output
+
+
+def test_cli_errors_exit_nonzero_without_traceback_as_a_process(tmp_path, registered_model):
+    r = run_cli("webcam", "--source", str(tmp_path / "missing.mp4"), "--headless",
+                env=clean_env(MLFLOW_TRACKING_URI=registered_model[0]))
+    assert r.returncode == 1 and r.stderr.strip() == f"error: video file not found: {tmp_path / 'missing.mp4'}"
+
+
+class DroppingCapture:
+    """A stream that gives `good` frames, then fails every read and every reopen."""
+
+    def __init__(self, good: int):
+        self.left = good
+
+    def read(self):
+        if self.left > 0:
+            self.left -= 1
+            return True, np.full((480, 640, 3), 100, np.uint8)
+        return False, None
+
+    def isOpened(self):
+        return False
+
+    def release(self):
+        pass
+
+    def get(self, _):
+        return 0
+
+
+def test_stream_drop_retries_then_stops_with_a_complete_log(tmp_path, registered_model, monkeypatch):
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    source = live.Source("rtsp://camera/feed", DroppingCapture(4), "stream")
+    reopened = []
+    monkeypatch.setattr(live.cv2, "VideoCapture", lambda spec: reopened.append(spec) or DroppingCapture(0))
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f, pytest.raises(live.SourceError, match="stream rtsp://camera/feed dropped after 4 frames; gave up after 3 retries"):
+        live.run(source, HaarDetector(), clf, live.Options(retry_wait_s=0), log=f)
+    assert reopened == ["rtsp://camera/feed"] * 3
+    assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0, 1, 2, 3]
+
+
+def test_predict_command(tmp_path, cli_env, registered_model):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((200, 200, 3), 150, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    result = cli_env.invoke(app, ["predict", str(folder), "--json", "--whole-image", "--annotate", str(tmp_path / "ann")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1 and lines[0]["faces"][0]["box"] == [0, 0, 200, 200]
+    assert "broken.jpg: not a readable image" in result.output
+    assert (tmp_path / "ann" / "a.png").exists()

@@ -78,8 +78,12 @@ def gate(accuracy: float, floor: float, tolerance: float, prod_accuracy: float |
     return True, "passed the gate" if prod_accuracy is not None else "passed the gate (no production version yet)"
 
 
-def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str]) -> Decision:
-    """In the active run: log + register the model, then promote it if it passes the gate."""
+def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str],
+                         allow_promotion: bool = True) -> Decision:
+    """In the active run: log + register the model, then promote it if it passes the gate.
+
+    allow_promotion=False (pull-request CI) registers a candidate and records why it stayed one.
+    """
     name = cfg["model_name"]
     client = mlflow.MlflowClient()
     current = production(client, name)
@@ -90,6 +94,8 @@ def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dic
     info = log_model(keras_file, name)
     version = str(info.registered_model_version)
     promoted, reason = gate(accuracy, cfg["min_accuracy"], cfg["tolerance"], prod_acc)
+    if promoted and not allow_promotion:
+        promoted, reason = False, f"{reason}, but promotion is off here (FEROPS_PROMOTE=0: not the default branch)"
     for key, value in {**tags, "test_accuracy": f"{accuracy:.6f}", "promoted": str(promoted).lower(),
                        "gate_reason": reason}.items():
         client.set_model_version_tag(name, version, key, value)

@@ -1,0 +1,74 @@
+"""scripts/retrain.sh end to end against a local DVC remote (a temp folder), as CI runs it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from conftest import REPO, clean_env, dvc, make_pipeline_copy, synthetic_rows, write_csv
+
+pytestmark = pytest.mark.slow
+GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+
+
+def test_retrain_script_pull_repro_push_and_data_change(tmp_path):
+    remote, registry = tmp_path / "remote", f"sqlite:///{tmp_path / 'team.db'}"
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    make_pipeline_copy(origin)
+    (origin / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "retrain.sh", origin / "scripts" / "retrain.sh")
+    env = clean_env(MLFLOW_TRACKING_URI=registry)
+    assert dvc(origin, "add", "data/raw/fer2013.csv").returncode == 0
+    assert dvc(origin, "remote", "add", "-d", "--local", "team", str(remote)).returncode == 0
+    assert dvc(origin, "push").returncode == 0
+    subprocess.run([*GIT, "add", "-A"], cwd=origin, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "tiny synthetic dataset"], cwd=origin, check=True)
+    pushed = {p.name for p in remote.rglob("*") if p.is_file()}
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    assert not (clone / "data" / "raw" / "fer2013.csv").exists(), "data comes from the remote, not git"
+    run = lambda: subprocess.run(["bash", "scripts/retrain.sh"], cwd=clone, capture_output=True, text=True,  # noqa: E731
+                                 env={**env, "DVC_REMOTE_URL": str(remote), "BASE_REF": "HEAD"}, timeout=900)
+    first = run()
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert (clone / "data" / "raw" / "fer2013.csv").exists(), "pulled"
+    assert len({p.name for p in remote.rglob("*") if p.is_file()} - pushed) >= 2, "outputs pushed to the remote"
+    comment = (clone / "reports" / "pr_comment.md").read_text()
+    assert "accuracy" in comment and "confusion.png" in comment
+
+    # A changed dataset makes the pipeline stale, and a retrain registers a new version.
+    write_csv(clone / "data" / "raw" / "fer2013.csv", synthetic_rows(per_class=4, seed=7))
+    assert dvc(clone, "add", "data/raw/fer2013.csv").returncode == 0
+    status = dvc(clone, "status", env=env)
+    assert "ingest" in status.stdout and "changed deps" in status.stdout, status.stdout
+    second = run()
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Running stage 'train'" in second.stdout
+    mlflow.set_tracking_uri(registry)
+    mlflow.set_registry_uri(registry)
+    versions = sorted(int(v.version) for v in mlflow.MlflowClient().search_model_versions("name='fer'"))
+    assert versions == [1, 2]
+    assert json.loads((clone / "models" / "export.json").read_text())["version"] == "2"
+
+
+def test_pull_request_runs_never_promote(tmp_path):
+    """FEROPS_PROMOTE=0 (pull requests) registers the model but leaves production alone."""
+    repo = make_pipeline_copy(tmp_path)
+    result = dvc(repo, "repro", env=clean_env(FEROPS_PROMOTE="0"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    decision = json.loads((repo / "models" / "export.json").read_text())
+    assert decision["promoted"] is False and "FEROPS_PROMOTE=0" in decision["reason"]
+
+
+def test_workflows_pass_actionlint():
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    files = sorted(str(p) for p in (REPO / ".github" / "workflows").glob("*.yml"))
+    assert len(files) == 2
+    result = subprocess.run([actionlint, *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

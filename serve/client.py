@@ -1,6 +1,6 @@
 """A small client for the ferops REST endpoint (`mlflow models serve` / `ferops serve`).
 
-    python serve/client.py face.jpg [more.png ...] [--url http://127.0.0.1:5001] [--detect-faces]
+python serve/client.py face.jpg [more.png ...] [--url http://127.0.0.1:5001] [--detect-faces]
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import urllib.request
 from pathlib import Path
 
 
-def predict_images(images: list[bytes], url: str = "http://127.0.0.1:5001", detect_faces: bool = False,
-                   timeout: float = 30.0) -> list[dict]:
+def predict_images(
+    images: list[bytes], url: str = "http://127.0.0.1:5001", detect_faces: bool = False, timeout: float = 30.0
+) -> list[dict]:
     """PNG/JPEG bytes -> one dict per face: record, box, label, confidence, probs."""
     payload = {"dataframe_records": [{"image": base64.b64encode(b).decode("ascii")} for b in images]}
     if detect_faces:
@@ -29,8 +30,11 @@ def predict_pixels(pixels: list, url: str = "http://127.0.0.1:5001", timeout: fl
 
 
 def _post(url: str, payload: dict, timeout: float) -> list[dict]:
-    request = urllib.request.Request(f"{url.rstrip('/')}/invocations", data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())["predictions"]

@@ -20,8 +20,10 @@ def run() -> None:
     metrics["per_class"] = result["per_class"]
     io.write_json(config.METRICS_DIR / "evaluate.json", metrics)
     pred = probs.argmax(axis=1)
-    io.write_text(reports / "confusion.csv", "actual,predicted\n" + "".join(
-        f"{EMOTIONS[a]},{EMOTIONS[p]}\n" for a, p in zip(arrays["y_test"], pred)))
+    io.write_text(
+        reports / "confusion.csv",
+        "actual,predicted\n" + "".join(f"{EMOTIONS[a]},{EMOTIONS[p]}\n" for a, p in zip(arrays["y_test"], pred)),
+    )
     io.write_json(reports / "reliability.json", result["reliability"])
     plots.confusion_png(result["confusion"], reports / "confusion.png")
     plots.reliability_png(result["reliability"], result["ece"], reports / "reliability.png")

@@ -17,8 +17,13 @@ def run() -> None:
         tags = {k: v for k, v in active.data.tags.items() if k in ("git_commit", "data_sha256")}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # transition_model_version_stage
-            decision = export.register_and_promote(config.MODEL_FILE, accuracy, params["export"], tags,
-                                                   allow_promotion=os.environ.get("FEROPS_PROMOTE", "1") != "0")
+            decision = export.register_and_promote(
+                config.MODEL_FILE,
+                accuracy,
+                params["export"],
+                tags,
+                allow_promotion=os.environ.get("FEROPS_PROMOTE", "1") != "0",
+            )
     io.write_json(config.MODEL_DIR / "export.json", export.as_dict(decision))
     verdict = "promoted to production" if decision.promoted else "not promoted"
     print(f"export: {decision.name} version {decision.version} {verdict}: {decision.reason}")

@@ -109,8 +109,9 @@ def make_pipeline_copy(dest: Path, csv_rows: list[str] | None = None, **train_ov
 def dvc(dest: Path, *args: str, env: dict | None = None, timeout: float = 900):
     import subprocess
 
-    return subprocess.run(["dvc", *args], cwd=dest, env=env or clean_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["dvc", *args], cwd=dest, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def real_faces(n: int, usage: str = "PrivateTest") -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +144,11 @@ def registered_model(tmp_path_factory):
     mlflow.set_registry_uri(uri)
     exp = mlflow.create_experiment("tests", artifact_location=(work / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=exp):
-        decision = export.register_and_promote(path, 0.5, {"model_name": "fer", "min_accuracy": 0.0, "tolerance": 0.0},
-                                               {"git_commit": "test", "data_sha256": "synthetic"})
+        decision = export.register_and_promote(
+            path,
+            0.5,
+            {"model_name": "fer", "min_accuracy": 0.0, "tolerance": 0.0},
+            {"git_commit": "test", "data_sha256": "synthetic"},
+        )
     assert decision.promoted
     return uri, path, work

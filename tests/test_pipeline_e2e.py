@@ -31,7 +31,9 @@ def check_registered_model(tracking_uri: str):
         outputs.append(probs)
         # Face crops of any size and colour, and the float/(N,48,48,1) tensor form, go through the same path.
         colour = np.dstack([pixels[0]] * 3)
-        crops = model.predict(pd.DataFrame({"image": [encode_png(colour), encode_png(np.kron(pixels[1], np.ones((3, 3), np.uint8)))]}))
+        crops = model.predict(
+            pd.DataFrame({"image": [encode_png(colour), encode_png(np.kron(pixels[1], np.ones((3, 3), np.uint8)))]})
+        )
         assert list(crops["record"]) == [0, 1]
         assert model.predict(pixels[..., None].astype(np.float32))["label"].tolist() == out["label"].tolist()
     assert np.allclose(outputs[0], outputs[1]), "stage and alias resolve to the same version"
@@ -71,10 +73,24 @@ def test_dvc_repro_against_real_mlflow_server(tmp_path):
     server_dir.mkdir()
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
-        [mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{server_dir / 'server.db'}",
-         "--artifacts-destination", str(server_dir / "artifacts")],
-        cwd=server_dir, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            mlflow_bin,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{server_dir / 'server.db'}",
+            "--artifacts-destination",
+            str(server_dir / "artifacts"),
+        ],
+        cwd=server_dir,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc)

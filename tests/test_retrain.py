@@ -33,8 +33,17 @@ def test_retrain_script_pull_repro_push_and_data_change(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
     assert not (clone / "data" / "raw" / "fer2013.csv").exists(), "data comes from the remote, not git"
-    run = lambda: subprocess.run(["bash", "scripts/retrain.sh"], cwd=clone, capture_output=True, text=True,  # noqa: E731
-                                 env={**env, "DVC_REMOTE_URL": str(remote), "BASE_REF": "HEAD"}, timeout=900)
+
+    def run():
+        return subprocess.run(
+            ["bash", "scripts/retrain.sh"],
+            cwd=clone,
+            capture_output=True,
+            text=True,
+            env={**env, "DVC_REMOTE_URL": str(remote), "BASE_REF": "HEAD"},
+            timeout=900,
+        )
+
     first = run()
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (clone / "data" / "raw" / "fer2013.csv").exists(), "pulled"

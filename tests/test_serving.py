@@ -27,9 +27,23 @@ def server(registered_model):
     port = free_port()
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
-        [mlflow_bin, "models", "serve", "-m", "models:/fer/Production", "--env-manager", "local",
-         "--host", "127.0.0.1", "-p", str(port)],
-        cwd=work, env=clean_env(MLFLOW_TRACKING_URI=uri), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            "models:/fer/Production",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=work,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
@@ -112,7 +126,9 @@ def test_detect_faces_in_a_photo(server):
     assert status == 200 and len(body["predictions"]) >= 1
     x, y, w, h = body["predictions"][0]["box"]
     assert abs((x + w / 2) - 320) < 60 and abs((y + h / 2) - 250) < 60, "box where the face was placed"
-    status, body = post(url, {**records(encode_png(np.full((480, 640), 90, np.uint8))), "params": {"detect_faces": True}})
+    status, body = post(
+        url, {**records(encode_png(np.full((480, 640), 90, np.uint8))), "params": {"detect_faces": True}}
+    )
     assert status == 200 and body["predictions"] == []
 
 
@@ -132,8 +148,10 @@ def bomb_png(width: int, height: int) -> str:
         (records(encode_png(np.zeros((48, 48), np.uint8)), "not base64!!"), "record 1: invalid base64"),
         (records(base64.b64encode(b"just some text, not an image").decode()), "record 0: not a PNG or JPEG image"),
         (records(bomb_png(30000, 30000)), "record 0: image of 30000x30000 pixels is over"),
-        (records(base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_IMAGE_BYTES + 10)).decode()),
-         "record 0: image is larger than"),
+        (
+            records(base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_IMAGE_BYTES + 10)).decode()),
+            "record 0: image is larger than",
+        ),
         ({"dataframe_records": []}, "empty batch"),
         ({"inputs": [[1, 2, 3]]}, "expected shape (N, 48, 48)"),
         ({"inputs": []}, "empty batch"),

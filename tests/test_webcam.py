@@ -64,8 +64,20 @@ def test_headless_run_on_real_faces(tmp_path, registered_model):
     frames = [compose(faces, shift=k) for k in range(12)] + [np.full((480, 640, 3), 200, np.uint8)] * 3
     video = write_video(tmp_path / "faces.mp4", frames)
     log, out = tmp_path / "session.jsonl", tmp_path / "annotated.mp4"
-    r = run_cli("webcam", "--model-uri", "models:/fer/Production", "--source", str(video), "--headless",
-                "--no-smooth", "--log", str(log), "--output", str(out), env=clean_env(MLFLOW_TRACKING_URI=uri))
+    r = run_cli(
+        "webcam",
+        "--model-uri",
+        "models:/fer/Production",
+        "--source",
+        str(video),
+        "--headless",
+        "--no-smooth",
+        "--log",
+        str(log),
+        "--output",
+        str(out),
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["frame"] for r in records] == list(range(15))
@@ -111,8 +123,19 @@ def test_no_face_video_and_max_frames(tmp_path, registered_model):
     frames = [cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (31, 31), 0) for _ in range(10)]
     video = write_video(tmp_path / "noface.mp4", frames)
     log = tmp_path / "s.jsonl"
-    r = run_cli("webcam", "--model-uri", "models:/fer@production", "--source", str(video), "--headless",
-                "--log", str(log), "--max-frames", "6", env=clean_env(MLFLOW_TRACKING_URI=uri))
+    r = run_cli(
+        "webcam",
+        "--model-uri",
+        "models:/fer@production",
+        "--source",
+        str(video),
+        "--headless",
+        "--log",
+        str(log),
+        "--max-frames",
+        "6",
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+    )
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(records) == 6 and all(rec["faces"] == [] for rec in records)
@@ -136,8 +159,9 @@ def test_error_camera_cannot_open(cli_env):
 
 
 def test_error_file_missing(cli_env, tmp_path):
-    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "nope.mp4"), "--headless"]),
-                   "video file not found")
+    one_line_error(
+        cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "nope.mp4"), "--headless"]), "video file not found"
+    )
 
 
 def test_error_not_a_video(cli_env, tmp_path):
@@ -147,20 +171,28 @@ def test_error_not_a_video(cli_env, tmp_path):
 
 
 def test_error_stream_cannot_open(cli_env):
-    one_line_error(cli_env.invoke(app, ["webcam", "--source", "rtsp://127.0.0.1:9/none", "--headless"]),
-                   "cannot open stream")
+    one_line_error(
+        cli_env.invoke(app, ["webcam", "--source", "rtsp://127.0.0.1:9/none", "--headless"]), "cannot open stream"
+    )
 
 
 def test_error_model_uri_does_not_resolve_lists_registered(cli_env, tmp_path):
     video = write_video(tmp_path / "v.mp4", [np.zeros((480, 640, 3), np.uint8)] * 2)
-    result = cli_env.invoke(app, ["webcam", "--model-uri", "models:/nope@production", "--source", str(video), "--headless"])
+    result = cli_env.invoke(
+        app, ["webcam", "--model-uri", "models:/nope@production", "--source", str(video), "--headless"]
+    )
     one_line_error(result, "does not resolve")
     assert "registered models: fer (versions 1; @production=1)" in result.output
 
 
 def test_cli_errors_exit_nonzero_without_traceback_as_a_process(tmp_path, registered_model):
-    r = run_cli("webcam", "--source", str(tmp_path / "missing.mp4"), "--headless",
-                env=clean_env(MLFLOW_TRACKING_URI=registered_model[0]))
+    r = run_cli(
+        "webcam",
+        "--source",
+        str(tmp_path / "missing.mp4"),
+        "--headless",
+        env=clean_env(MLFLOW_TRACKING_URI=registered_model[0]),
+    )
     assert r.returncode == 1 and r.stderr.strip() == f"error: video file not found: {tmp_path / 'missing.mp4'}"
 
 
@@ -192,7 +224,12 @@ def test_stream_drop_retries_then_stops_with_a_complete_log(tmp_path, registered
     reopened = []
     monkeypatch.setattr(live.cv2, "VideoCapture", lambda spec: reopened.append(spec) or DroppingCapture(0))
     log = tmp_path / "s.jsonl"
-    with open(log, "w") as f, pytest.raises(live.SourceError, match="stream rtsp://camera/feed dropped after 4 frames; gave up after 3 retries"):
+    with (
+        open(log, "w") as f,
+        pytest.raises(
+            live.SourceError, match="stream rtsp://camera/feed dropped after 4 frames; gave up after 3 retries"
+        ),
+    ):
         live.run(source, HaarDetector(), clf, live.Options(retry_wait_s=0), log=f)
     assert reopened == ["rtsp://camera/feed"] * 3
     assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == [0, 1, 2, 3]
@@ -203,7 +240,9 @@ def test_predict_command(tmp_path, cli_env, registered_model):
     folder.mkdir()
     cv2.imwrite(str(folder / "a.png"), np.full((200, 200, 3), 150, np.uint8))
     (folder / "broken.jpg").write_bytes(b"not an image")
-    result = cli_env.invoke(app, ["predict", str(folder), "--json", "--whole-image", "--annotate", str(tmp_path / "ann")])
+    result = cli_env.invoke(
+        app, ["predict", str(folder), "--json", "--whole-image", "--annotate", str(tmp_path / "ann")]
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and lines[0]["faces"][0]["box"] == [0, 0, 200, 200]

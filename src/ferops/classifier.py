@@ -7,7 +7,7 @@ call) on one batch holding every face of a frame or request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class EmotionClassifier:
         self.model(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32), training=False)  # build/warm up
 
     @classmethod
-    def from_keras_file(cls, path: Path | str) -> "EmotionClassifier":
+    def from_keras_file(cls, path: Path | str) -> EmotionClassifier:
         import keras
 
         return cls(keras.models.load_model(path, compile=False))
@@ -43,5 +43,8 @@ class EmotionClassifier:
 def describe(probs: np.ndarray) -> dict:
     """One face's probabilities -> {"label", "confidence", "probs": {name: p}}."""
     best = int(np.argmax(probs))
-    return {"label": EMOTIONS[best], "confidence": round(float(probs[best]), 4),
-            "probs": {name: round(float(p), 4) for name, p in zip(EMOTIONS, probs)}}
+    return {
+        "label": EMOTIONS[best],
+        "confidence": round(float(probs[best]), 4),
+        "probs": {name: round(float(p), 4) for name, p in zip(EMOTIONS, probs)},
+    }

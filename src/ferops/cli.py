@@ -9,14 +9,14 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ferops.loading import DEFAULT_MODEL_URI
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Facial emotion recognition on the registered FER-2013 model.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Facial emotion recognition on the registered FER-2013 model."
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -37,12 +37,15 @@ def _classifier(model_uri: str):
 
 @app.command()
 def webcam(
-    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="models:/fer@production, models:/fer/Production, runs:/..., a model folder or a .keras file"),
+    model_uri: str = typer.Option(
+        DEFAULT_MODEL_URI,
+        help="models:/fer@production, models:/fer/Production, runs:/..., a model folder or a .keras file",
+    ),
     source: str = typer.Option("0", help="camera index, video file, or stream URL (rtsp://, http://)"),
     headless: bool = typer.Option(False, help="no window (servers, CI, recordings)"),
-    output: Optional[Path] = typer.Option(None, help="write the annotated video here (.mp4)"),
-    log: Optional[Path] = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
-    max_frames: Optional[int] = typer.Option(None, min=1, help="stop after N frames"),
+    output: Path | None = typer.Option(None, help="write the annotated video here (.mp4)"),
+    log: Path | None = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
+    max_frames: int | None = typer.Option(None, min=1, help="stop after N frames"),
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
@@ -65,15 +68,25 @@ def webcam(
     with ExitStack() as stack:
         log_file = stack.enter_context(open(log, "w")) if log else None
         try:
-            frames = live.run(src, HaarDetector(max_width=320), classifier,
-                              live.Options(max_frames=max_frames, smooth=smooth), log=log_file,
-                              writer_path=output, show=show)
+            frames = live.run(
+                src,
+                HaarDetector(max_width=320),
+                classifier,
+                live.Options(max_frames=max_frames, smooth=smooth),
+                log=log_file,
+                writer_path=output,
+                show=show,
+            )
         except live.SourceError as e:
             fail(str(e))
         except KeyboardInterrupt:
             frames = None
-    typer.echo(f"webcam: processed {frames if frames is not None else 'some'} frames"
-               + (f", log {log}" if log else "") + (f", video {output}" if output else ""), err=True)
+    typer.echo(
+        f"webcam: processed {frames if frames is not None else 'some'} frames"
+        + (f", log {log}" if log else "")
+        + (f", video {output}" if output else ""),
+        err=True,
+    )
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -91,7 +104,7 @@ def predict(
     paths: list[Path] = typer.Argument(..., help="images or folders of images"),
     model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
-    annotate: Optional[Path] = typer.Option(None, help="write annotated copies into this folder"),
+    annotate: Path | None = typer.Option(None, help="write annotated copies into this folder"),
     whole_image: bool = typer.Option(False, help="treat each image as one face crop (no detection)"),
 ) -> None:
     """Detect faces in images and classify their emotions."""
@@ -133,7 +146,7 @@ def predict(
 @app.command()
 def report(
     log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
-    out: Optional[Path] = typer.Option(None, help="folder for the report (default: beside the log)"),
+    out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
 ) -> None:
     """Summarise a session: time share per emotion, timeline plot, longest stretches, frames without a face."""
     from ferops.report import ReportError, write_report
@@ -158,8 +171,21 @@ def serve(
 
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(timeout)}
-    cmd = [mlflow_bin, "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", host,
-           "-p", str(port), "--workers", str(workers)]
+    cmd = [
+        mlflow_bin,
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "-p",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     typer.echo(" ".join(cmd), err=True)
     raise typer.Exit(subprocess.call(cmd, env=env))
 

@@ -34,22 +34,32 @@ def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> tuple[
         acc = float(correct[sel].mean()) if n else 0.0
         avg_conf = float(conf[sel].mean()) if n else 0.0
         ece += n / max(len(labels), 1) * abs(acc - avg_conf)
-        table.append({"lower": float(edges[b]), "upper": float(edges[b + 1]), "count": n,
-                      "accuracy": acc, "confidence": avg_conf})
+        table.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": n,
+                "accuracy": acc,
+                "confidence": avg_conf,
+            }
+        )
     return float(ece), table
 
 
 def score(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
     pred = probs.argmax(axis=1)
-    report = classification_report(labels, pred, labels=range(NUM_CLASSES), target_names=EMOTIONS,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        labels, pred, labels=range(NUM_CLASSES), target_names=EMOTIONS, output_dict=True, zero_division=0
+    )
     ece, reliability = calibration(labels, probs, bins)
     return {
         "accuracy": float(accuracy_score(labels, pred)),
         "macro_f1": float(f1_score(labels, pred, labels=range(NUM_CLASSES), average="macro", zero_division=0)),
         "ece": ece,
-        "per_class": {name: {k: float(report[name][k]) for k in ("precision", "recall", "f1-score", "support")}
-                      for name in EMOTIONS},
+        "per_class": {
+            name: {k: float(report[name][k]) for k in ("precision", "recall", "f1-score", "support")}
+            for name in EMOTIONS
+        },
         "confusion": confusion_matrix(labels, pred, labels=range(NUM_CLASSES)).tolist(),
         "reliability": reliability,
     }

@@ -24,8 +24,9 @@ ALIAS, STAGE = "production", "Production"
 # the signature declares the params and the output.
 SIGNATURE = ModelSignature(
     inputs=None,
-    outputs=Schema([ColSpec(DataType.long, "record"), ColSpec(DataType.string, "label"),
-                    ColSpec(DataType.double, "confidence")]),
+    outputs=Schema(
+        [ColSpec(DataType.long, "record"), ColSpec(DataType.string, "label"), ColSpec(DataType.double, "confidence")]
+    ),
     params=ParamSchema([ParamSpec("detect_faces", DataType.boolean, False)]),
 )
 
@@ -73,13 +74,15 @@ def gate(accuracy: float, floor: float, tolerance: float, prod_accuracy: float |
     if accuracy < floor:
         return False, f"test accuracy {accuracy:.4f} is below the floor {floor:.4f}"
     if prod_accuracy is not None and accuracy < prod_accuracy - tolerance:
-        return False, (f"test accuracy {accuracy:.4f} is below production's {prod_accuracy:.4f} "
-                       f"minus tolerance {tolerance:.4f}")
+        return False, (
+            f"test accuracy {accuracy:.4f} is below production's {prod_accuracy:.4f} minus tolerance {tolerance:.4f}"
+        )
     return True, "passed the gate" if prod_accuracy is not None else "passed the gate (no production version yet)"
 
 
-def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str],
-                         allow_promotion: bool = True) -> Decision:
+def register_and_promote(
+    keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str], allow_promotion: bool = True
+) -> Decision:
     """In the active run: log + register the model, then promote it if it passes the gate.
 
     allow_promotion=False (pull-request CI) registers a candidate and records why it stayed one.
@@ -96,17 +99,29 @@ def register_and_promote(keras_file: Path, accuracy: float, cfg: dict, tags: dic
     promoted, reason = gate(accuracy, cfg["min_accuracy"], cfg["tolerance"], prod_acc)
     if promoted and not allow_promotion:
         promoted, reason = False, f"{reason}, but promotion is off here (FEROPS_PROMOTE=0: not the default branch)"
-    for key, value in {**tags, "test_accuracy": f"{accuracy:.6f}", "promoted": str(promoted).lower(),
-                       "gate_reason": reason}.items():
+    for key, value in {
+        **tags,
+        "test_accuracy": f"{accuracy:.6f}",
+        "promoted": str(promoted).lower(),
+        "gate_reason": reason,
+    }.items():
         client.set_model_version_tag(name, version, key, value)
     if promoted:
         client.set_registered_model_alias(name, ALIAS, version)
         # Stages are deprecated in MLflow 3 but models:/fer/Production still resolves through them.
         client.transition_model_version_stage(name, version, STAGE, archive_existing_versions=True)
-    decision = Decision(name, version, accuracy, current.version if current else None, prod_acc,
-                        promoted, reason, mlflow.active_run().info.run_id, f"models:/{name}/{version}")
-    mlflow.set_tags({"export.version": version, "export.promoted": str(promoted).lower(),
-                     "export.reason": reason})
+    decision = Decision(
+        name,
+        version,
+        accuracy,
+        current.version if current else None,
+        prod_acc,
+        promoted,
+        reason,
+        mlflow.active_run().info.run_id,
+        f"models:/{name}/{version}",
+    )
+    mlflow.set_tags({"export.version": version, "export.promoted": str(promoted).lower(), "export.reason": reason})
     return decision
 
 

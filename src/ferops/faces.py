@@ -19,8 +19,7 @@ class FaceDetector(Protocol):
 class HaarDetector:
     """Frontal-face Haar cascade shipped inside opencv-python(-headless) 4.x: works offline."""
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
-                 max_width: int = 640):
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40, max_width: int = 640):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():

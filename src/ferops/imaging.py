@@ -97,8 +97,9 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode_image(data: bytes | str, where: str = "image", max_bytes: int = MAX_IMAGE_BYTES,
-                 max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+def decode_image(
+    data: bytes | str, where: str = "image", max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
+) -> np.ndarray:
     """Base64 text or raw bytes of a PNG or JPEG -> OpenCV image (BGR or grayscale), size-checked first."""
     if isinstance(data, str):
         if len(data) > max_bytes * 4 // 3 + 4:

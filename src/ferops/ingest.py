@@ -82,9 +82,7 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
     ok = n_commas == ncols - 1
     starts, ends, numbers, first_comma = starts[ok], ends[ok], numbers[ok], first_comma[ok]
     # field k of a row spans [bounds[k], bounds[k+1] - 1)
-    bounds = np.column_stack(
-        [starts] + [commas[first_comma + k] + 1 for k in range(ncols - 1)] + [ends + 1]
-    )
+    bounds = np.column_stack([starts] + [commas[first_comma + k] + 1 for k in range(ncols - 1)] + [ends + 1])
     pix_lo, pix_hi = bounds[:, col_pixels], bounds[:, col_pixels + 1] - 1
 
     values, pixel_problem = _parse_pixels(buf, pix_lo, pix_hi)
@@ -94,7 +92,9 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
         emo = raw[bounds[i, col_emotion] : bounds[i, col_emotion + 1] - 1].strip()
         use = raw[bounds[i, col_usage] : bounds[i, col_usage + 1] - 1].strip().decode("utf-8", "replace")
         if not emo.isdigit() or int(emo) >= NUM_CLASSES:
-            rejects.append(Reject(n, f"label {emo.decode('utf-8', 'replace')!r} is not an integer in 0..{NUM_CLASSES - 1}"))
+            rejects.append(
+                Reject(n, f"label {emo.decode('utf-8', 'replace')!r} is not an integer in 0..{NUM_CLASSES - 1}")
+            )
         elif use not in SPLITS:
             rejects.append(Reject(n, f"unknown Usage {use!r} (expected one of {', '.join(SPLITS)})"))
         elif pixel_problem[i]:
@@ -109,7 +109,9 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
     table = Table(
         labels=np.asarray(keep_labels, dtype=np.uint8),
         usage=np.asarray(keep_usage, dtype=str),
-        pixels=values[rows].reshape(-1, IMAGE_SIZE, IMAGE_SIZE) if len(rows) else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        pixels=values[rows].reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+        if len(rows)
+        else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
         line=numbers[rows],
     )
     if len(table) == 0:

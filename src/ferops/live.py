@@ -10,7 +10,8 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -69,20 +70,29 @@ class Options:
     retry_wait_s: float = 0.5
 
 
-def face_records(frame: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,
-                 tracker: FaceTracker | None) -> list[dict]:
+def face_records(
+    frame: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier, tracker: FaceTracker | None
+) -> list[dict]:
     boxes = detector.detect(frame)
     probs = classifier.classify_faces([crop(frame, b) for b in boxes])
     if tracker is not None:
         tracks = tracker.update(boxes, probs)
-        return [{"id": t.id, "box": list(t.box), **describe(t.probs), "raw_label": describe(p)["label"]}
-                for t, p in zip(tracks, probs)]
+        return [
+            {"id": t.id, "box": list(t.box), **describe(t.probs), "raw_label": describe(p)["label"]}
+            for t, p in zip(tracks, probs)
+        ]
     return [{"box": list(b), **describe(p)} for b, p in zip(boxes, probs)]
 
 
-def run(source: Source, detector: FaceDetector, classifier: EmotionClassifier, options: Options,
-        log: TextIO | None = None, writer_path: Path | None = None,
-        show: Callable[[np.ndarray], bool] | None = None) -> int:
+def run(
+    source: Source,
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+    options: Options,
+    log: TextIO | None = None,
+    writer_path: Path | None = None,
+    show: Callable[[np.ndarray], bool] | None = None,
+) -> int:
     """Processes frames until the source ends, `max_frames`, or `show` returns False. Returns frames done.
 
     Each frame's log line is written and flushed before the next frame is read, so whatever stops
@@ -129,14 +139,17 @@ def _recover(source: Source, options: Options, frame_no: int) -> np.ndarray:
             ok, frame = source.capture.read()
             if ok:
                 return frame
-    raise SourceError(f"{source.kind} {source.spec} dropped after {frame_no} frames; gave up after {options.retries} retries")
+    raise SourceError(
+        f"{source.kind} {source.spec} dropped after {frame_no} frames; gave up after {options.retries} retries"
+    )
 
 
 def _open_writer(path: Path, frame: np.ndarray, source: Source) -> cv2.VideoWriter:
     fps = source.capture.get(cv2.CAP_PROP_FPS) or 25.0
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps if fps > 0 else 25.0,
-                             (frame.shape[1], frame.shape[0]))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps if fps > 0 else 25.0, (frame.shape[1], frame.shape[0])
+    )
     if not writer.isOpened():
         raise SourceError(f"cannot write video to {path}")
     return writer

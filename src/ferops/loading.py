@@ -22,9 +22,11 @@ def registered_summary() -> str:
         client = mlflow.MlflowClient()
         parts = []
         for rm in client.search_registered_models():
-            versions = sorted((int(v.version) for v in client.search_model_versions(f"name='{rm.name}'")))
+            versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{rm.name}'"))
             aliases = ", ".join(f"@{a}={v}" for a, v in (rm.aliases or {}).items())
-            parts.append(f"{rm.name} (versions {', '.join(map(str, versions)) or 'none'}{'; ' + aliases if aliases else ''})")
+            parts.append(
+                f"{rm.name} (versions {', '.join(map(str, versions)) or 'none'}{'; ' + aliases if aliases else ''})"
+            )
         return "registered models: " + ("; ".join(parts) if parts else "none (run `dvc repro` first)")
     except Exception as e:  # the listing is a hint; never hide the real error behind it
         return f"could not list registered models ({e.__class__.__name__})"

@@ -6,7 +6,7 @@ exported model, the webcam app and the REST endpoint cannot disagree on normalis
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers

@@ -8,8 +8,15 @@ import numpy as np
 from ferops.labels import EMOTIONS
 
 # BGR colours per emotion, so a glance at the box tells the label.
-COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 40, 160), "happy": (40, 200, 240),
-           "sad": (200, 120, 40), "surprise": (240, 200, 40), "neutral": (180, 180, 180)}
+COLOURS = {
+    "angry": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 40, 160),
+    "happy": (40, 200, 240),
+    "sad": (200, 120, 40),
+    "surprise": (240, 200, 40),
+    "neutral": (180, 180, 180),
+}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 

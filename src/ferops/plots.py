@@ -31,8 +31,15 @@ def confusion_png(matrix: list[list[int]], path: Path, title: str = "") -> None:
     ax.set_ylabel("actual")
     for i in range(len(EMOTIONS)):
         for j in range(len(EMOTIONS)):
-            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(m[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     fig.colorbar(im, ax=ax, label="share of actual class")
     ax.set_title(title or "Confusion matrix (PrivateTest)")
     _save(fig, path)

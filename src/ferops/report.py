@@ -34,10 +34,18 @@ def read_log(path: Path) -> list[Frame]:
                 rec = json.loads(line)
                 faces = rec["faces"]
                 best = max(faces, key=lambda x: x["confidence"]) if faces else None
-                frames.append(Frame(int(rec["frame"]), float(rec["t"]), best["label"] if best else None,
-                                    float(best["confidence"]) if best else 0.0))
+                frames.append(
+                    Frame(
+                        int(rec["frame"]),
+                        float(rec["t"]),
+                        best["label"] if best else None,
+                        float(best["confidence"]) if best else 0.0,
+                    )
+                )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ReportError(f"{path}: line {n}: not a ferops session record ({e.__class__.__name__}: {e})") from None
+                raise ReportError(
+                    f"{path}: line {n}: not a ferops session record ({e.__class__.__name__}: {e})"
+                ) from None
     if not frames:
         raise ReportError(f"{path}: no frames in the log")
     return frames
@@ -67,15 +75,21 @@ def summarise(frames: list[Frame]) -> dict:
         if label:
             seconds = sum(durations[i : j + 1])
             if label not in longest or seconds > longest[label]["seconds"]:
-                longest[label] = {"start_t": frames[i].t, "end_t": frames[j].t + durations[j], "seconds": seconds,
-                                  "frames": j - i + 1}
+                longest[label] = {
+                    "start_t": frames[i].t,
+                    "end_t": frames[j].t + durations[j],
+                    "seconds": seconds,
+                    "frames": j - i + 1,
+                }
         i = j + 1
     no_face = [f.frame for f in frames if f.label is None]
     return {
         "frames": len(frames),
         "duration_s": round(total, 3),
         "time_share": {e: round(s / total, 4) for e, s in share.items()},
-        "longest": {e: {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for e, r in longest.items()},
+        "longest": {
+            e: {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for e, r in longest.items()
+        },
         "frames_without_face": len(no_face),
         "no_face_share": round(sum(d for f, d in zip(frames, durations) if f.label is None) / total, 4),
     }
@@ -113,21 +127,27 @@ def write_report(log: Path, out_dir: Path) -> tuple[Path, Path]:
     write_json(out_dir / f"{log.stem}_summary.json", summary)
     rows = "".join(
         f"<tr><td>{e}</td><td>{summary['time_share'][e]:.1%}</td><td>"
-        + (f"{summary['longest'][e]['seconds']:.1f} s (from {summary['longest'][e]['start_t']:.1f} s)"
-           if e in summary["longest"] else "-")
+        + (
+            f"{summary['longest'][e]['seconds']:.1f} s (from {summary['longest'][e]['start_t']:.1f} s)"
+            if e in summary["longest"]
+            else "-"
+        )
         + "</td></tr>"
         for e in EMOTIONS
     )
-    write_text(page, f"""<!doctype html><html><head><meta charset="utf-8">
+    write_text(
+        page,
+        f"""<!doctype html><html><head><meta charset="utf-8">
 <title>ferops session report: {html.escape(log.name)}</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td,th{{padding:4px 12px;text-align:left}}</style>
 </head><body>
 <h1>Session report: {html.escape(log.name)}</h1>
-<p>{summary['frames']} frames over {summary['duration_s']:.1f} s; no face in {summary['frames_without_face']}
-frames ({summary['no_face_share']:.1%} of the time). Emotions are the model's estimates from facial
+<p>{summary["frames"]} frames over {summary["duration_s"]:.1f} s; no face in {summary["frames_without_face"]}
+frames ({summary["no_face_share"]:.1%} of the time). Emotions are the model's estimates from facial
 expression alone: read them as a prompt for review, not as a diagnosis.</p>
 <img src="{html.escape(png.name)}" alt="emotion timeline" style="width:100%">
 <table><tr><th>emotion</th><th>share of time</th><th>longest stretch</th></tr>{rows}</table>
 </body></html>
-""")
+""",
+    )
     return png, page

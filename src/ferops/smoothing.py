@@ -41,8 +41,9 @@ class FaceTracker:
 
     def update(self, boxes: list[Box], probs: np.ndarray) -> list[Track]:
         """Returns one track per box, in the order of `boxes`, with smoothed probabilities."""
-        pairs = sorted(((iou(b, t.box), i, j) for i, b in enumerate(boxes) for j, t in enumerate(self.tracks)),
-                       reverse=True)
+        pairs = sorted(
+            ((iou(b, t.box), i, j) for i, b in enumerate(boxes) for j, t in enumerate(self.tracks)), reverse=True
+        )
         assigned: dict[int, Track] = {}
         used: set[int] = set()
         for score, i, j in pairs:

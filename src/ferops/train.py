@@ -11,7 +11,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -85,19 +85,56 @@ class _KeepBest(keras.callbacks.Callback):
             self.hook(epoch, logs)
 
 
-def fit(arrays: dict[str, np.ndarray], cfg: dict, backup_dir: Path, on_epoch: EpochHook | None = None,
-        verbose: int | str = "auto") -> tuple[keras.Model, list[dict[str, float]]]:
+def recalibrate_batchnorm(
+    model: keras.Model, images: np.ndarray, batch_size: int = 256, max_batches: int = 60, seed: int = 0
+) -> None:
+    """Precise BN: set every BatchNorm's moving statistics to their average over clean training batches.
+
+    The running averages kept during training lag the weights and were taken on augmented images;
+    on FER-2013 that gap cost several points of validation accuracy at inference.
+    """
+    layers = list(model._flatten_layers())
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    drops = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    if not norms:
+        return
+    order = np.random.default_rng(seed).permutation(len(images))[: batch_size * max_batches]
+    momenta, rates = [n.momentum for n in norms], [d.rate for d in drops]
+    for d in drops:
+        d.rate = 0.0  # statistics of the network as it runs at inference
+    try:
+        for i, start in enumerate(range(0, len(order), batch_size)):
+            for n in norms:
+                n.momentum = i / (i + 1)  # a plain running mean over the batches seen so far
+            batch = images[np.sort(order[start : start + batch_size])]
+            model(batch.reshape(len(batch), batch.shape[1], batch.shape[2], 1).astype(np.float32), training=True)
+    finally:
+        for n, m in zip(norms, momenta):
+            n.momentum = m
+        for d, r in zip(drops, rates):
+            d.rate = r
+
+
+def fit(
+    arrays: dict[str, np.ndarray],
+    cfg: dict,
+    backup_dir: Path,
+    on_epoch: EpochHook | None = None,
+    verbose: int | str = "auto",
+) -> tuple[keras.Model, list[dict[str, float]]]:
     """Train (or resume) and return the best-on-validation model and the per-epoch history."""
     keras.utils.set_random_seed(cfg["seed"])
     backup_dir.mkdir(parents=True, exist_ok=True)
     train_ds, val_ds = datasets(arrays, cfg)
     model = compile_model(cfg, steps_per_epoch=int(train_ds.cardinality()))
     history_file = backup_dir / "history.csv"
+    # The backup goes last: an epoch counts as done only once its best model and history are written,
+    # so a run killed in between redoes that epoch instead of losing it.
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir / "keras"), delete_checkpoint=False),
         _KeepBest(backup_dir, on_epoch),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         keras.callbacks.EarlyStopping("val_accuracy", patience=cfg["patience"], mode="max"),
+        keras.callbacks.BackupAndRestore(str(backup_dir / "keras"), delete_checkpoint=False),
     ]
     model.fit(
         train_ds,
@@ -108,8 +145,10 @@ def fit(arrays: dict[str, np.ndarray], cfg: dict, backup_dir: Path, on_epoch: Ep
         verbose=verbose,
     )
     with open(history_file) as f:
-        history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    history = sorted({int(r["epoch"]): r for r in rows}.values(), key=lambda r: r["epoch"])  # a redone epoch's last row
     best = keras.models.load_model(backup_dir / "best.keras")
+    recalibrate_batchnorm(best, arrays["x_train"], seed=cfg["seed"])
     return best, history
 
 

@@ -1,0 +1,84 @@
+import base64
+
+import cv2
+import numpy as np
+import pytest
+
+from ferops.faces import crop
+from ferops.imaging import InputError, decode_image, encode_png, face_to_input, image_size, pixel_batch
+
+
+def test_face_to_input_any_size_and_colour():
+    bgr = np.zeros((120, 90, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red in OpenCV's BGR order
+    out = face_to_input(bgr)
+    assert out.shape == (48, 48) and out.dtype == np.uint8
+    assert out[0, 0] == cv2.cvtColor(np.array([[[0, 0, 255]]], np.uint8), cv2.COLOR_BGR2GRAY)[0, 0]
+    assert face_to_input(np.dstack([bgr, np.full((120, 90), 255, np.uint8)])).shape == (48, 48)
+    same = np.arange(48 * 48, dtype=np.uint8).reshape(48, 48)
+    assert face_to_input(same) is same, "48x48 grayscale passes through untouched, as training saw it"
+    assert face_to_input(np.zeros((10, 12), np.uint8)).shape == (48, 48)
+
+
+def test_pixel_batch_shapes_and_errors():
+    assert pixel_batch(np.zeros((2, 48, 48, 1), np.uint8)).shape == (2, 48, 48)
+    assert pixel_batch(np.zeros((48, 48))).shape == (1, 48, 48)
+    assert pixel_batch(np.zeros((3, 2304))).shape == (3, 48, 48)
+    with pytest.raises(InputError, match="expected shape"):
+        pixel_batch(np.zeros((2, 32, 32)))
+    with pytest.raises(InputError, match="empty batch"):
+        pixel_batch(np.zeros((0, 48, 48)))
+    bad = np.zeros((3, 48, 48))
+    bad[2, 5, 5] = np.nan
+    with pytest.raises(InputError, match="record 2 contains NaN"):
+        pixel_batch(bad)
+    bad[2, 5, 5] = -1
+    with pytest.raises(InputError, match="record 2 has pixel values outside 0..255"):
+        pixel_batch(bad)
+    with pytest.raises(InputError, match="must be numbers"):
+        pixel_batch([["a"] * 48] * 48)
+
+
+def test_decode_png_jpeg_and_header_size():
+    img = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    png = encode_png(img)
+    assert np.array_equal(decode_image(png), img)
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    assert image_size(jpg) == (40, 30) and image_size(base64.b64decode(png)) == (40, 30)
+    assert decode_image(jpg).shape == (30, 40, 3)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("@@not base64@@", "invalid base64"),
+        (base64.b64encode(b"GIF89a....").decode(), "not a PNG or JPEG"),
+        ("", "empty image"),
+        (base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40).decode(), "over the"),
+        (base64.b64encode(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20).decode(), "not a PNG or JPEG"),
+    ],
+)
+def test_decode_errors_name_the_record(data, message):
+    with pytest.raises(InputError, match=f"record 4: .*{message}"):
+        decode_image(data, where="record 4")
+
+
+def test_png_with_corrupt_body():
+    header = base64.b64decode(encode_png(np.zeros((8, 8), np.uint8)))[:33]
+    with pytest.raises(InputError, match="corrupt"):
+        decode_image(header + b"garbage" * 10)
+
+
+def test_decode_limits():
+    png = encode_png(np.zeros((100, 100), np.uint8))
+    with pytest.raises(InputError, match="100x100 pixels is over the 5000-pixel limit"):
+        decode_image(png, max_pixels=5000)
+    with pytest.raises(InputError, match="larger than 50 bytes"):
+        decode_image(png, max_bytes=50)
+
+
+def test_crop_is_clipped_to_the_frame():
+    frame = np.zeros((100, 100), np.uint8)
+    assert crop(frame, (90, 90, 30, 30)).shape == (10, 10)
+    assert crop(frame, (-5, -5, 20, 20)).shape == (15, 15), "never a wrapped negative slice"
+    assert crop(frame, (10, 10, 20, 20), margin=0.25).shape == (30, 30)

@@ -1,0 +1,80 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from ferops import models, train
+
+CFG = {
+    "arch": "fer_cnn",
+    "epochs": 3,
+    "batch_size": 8,
+    "learning_rate": 0.001,
+    "weight_decay": 0.0,
+    "warmup_epochs": 1,
+    "patience": 5,
+    "class_weights": True,
+    "mixed_bfloat16": False,
+    "seed": 1,
+    "augment": {"rotation_deg": 10, "flip": True, "shift": 0.1, "zoom": 0.1, "erase": 0.5},
+}
+
+
+def tiny_arrays(n=32):
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 7
+    x = (rng.integers(0, 30, (n, 48, 48)) + y[:, None, None] * 30).astype(np.uint8)
+    return {"x_train": x, "y_train": y.astype(np.uint8), "x_val": x[:14], "y_val": y[:14].astype(np.uint8)}
+
+
+def test_registry_builds_both_architectures():
+    assert {"fer_cnn", "seed_vgg"} <= set(models.ARCHITECTURES)
+    for name in ("fer_cnn", "seed_vgg"):
+        m = models.build(name)
+        out = m(np.full((2, 48, 48, 1), 255, np.float32))
+        assert out.shape == (2, 7) and np.allclose(np.asarray(out).sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown train.arch 'resnet9000'; registered: fer_cnn, seed_vgg"):
+        models.build("resnet9000")
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
+    calls = []
+
+    def crash_after_second(epoch, logs):
+        calls.append(epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(tiny_arrays(), CFG, tmp_path, on_epoch=crash_after_second, verbose=0)
+    resumed = []
+    model, history = train.fit(tiny_arrays(), CFG, tmp_path, on_epoch=lambda e, logs: resumed.append(e), verbose=0)
+    # Killed while finishing epoch 1: epoch 0 is kept, epoch 1 is redone, nothing is trained twice beyond that.
+    assert calls == [0, 1] and resumed == [1, 2]
+    assert [int(r["epoch"]) for r in history] == [0, 1, 2]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["val_accuracy"] == max(r["val_accuracy"] for r in history)
+    assert model.output_shape == (None, 7)
+
+
+def test_mixed_bfloat16_keeps_float32_probabilities(tmp_path):
+    try:
+        model, _ = train.fit(tiny_arrays(16), {**CFG, "epochs": 1, "mixed_bfloat16": True}, tmp_path, verbose=0)
+        assert model.get_layer("probs").dtype_policy.compute_dtype == "float32"
+        assert model.get_layer("probs").output.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_batchnorm_recalibration_uses_clean_statistics():
+    keras.utils.set_random_seed(0)
+    model = models.build("fer_cnn")
+    images = np.full((64, 48, 48), 200, np.uint8)
+    bn = next(layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization))
+    train.recalibrate_batchnorm(model, images, batch_size=16)
+    # The first BN sees conv(200/255 constant image): its moving mean is now that batch mean, not 0.
+    feats = keras.Model(model.input, bn.input)(images[:16, ..., None].astype(np.float32))
+    expected = np.asarray(feats).mean(axis=(0, 1, 2))
+    assert np.allclose(np.asarray(bn.moving_mean), expected, rtol=1e-3, atol=1e-4)
+    assert bn.momentum == 0.99, "momentum restored"

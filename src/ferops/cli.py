@@ -170,7 +170,7 @@ def serve(
     from ferops.tracking import tracking_uri
 
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": str(timeout)}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri()}
     cmd = [
         mlflow_bin,
         "models",
@@ -185,6 +185,8 @@ def serve(
         str(port),
         "--workers",
         str(workers),
+        "--timeout",
+        str(timeout),
     ]
     typer.echo(" ".join(cmd), err=True)
     raise typer.Exit(subprocess.call(cmd, env=env))

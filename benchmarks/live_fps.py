@@ -1,0 +1,109 @@
+"""Live pipeline speed: `ferops webcam --headless` vs the seed article's loop, same videos, one run.
+
+    .venv/bin/python benchmarks/live_fps.py [--model models/model.keras] [--frames 150]
+
+Videos: 640x480, real FER-2013 faces upscaled onto a plain background, one face and four faces.
+ferops: decode, Haar detection (at 320 px width), one batched direct model call for all faces,
+smoothing, overlay. Article: Haar on every full frame, a `model.predict` per face, overlay.
+Targets: >= 30 FPS with one face, and >= 5x the article's loop.
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from common import REPO, require_real_csv
+
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def make_video(path: Path, faces: list[np.ndarray], frames: int) -> Path:
+    spots = [(40, 40), (360, 40), (40, 260), (360, 260)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for k in range(frames):
+        frame = np.full((480, 640, 3), 190, np.uint8)
+        for face, (x, y) in zip(faces, spots):
+            dx = int(10 * np.sin(k / 10))  # faces drift a little, as people do
+            frame[y : y + 180, x + dx + 20 : x + dx + 200] = cv2.resize(face, (180, 180))[..., None]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def ferops_fps(video: Path, classifier) -> tuple[float, int]:
+    from ferops import live
+    from ferops.faces import HaarDetector
+
+    source = live.open_source(str(video))
+    start = time.perf_counter()
+    frames = live.run(source, HaarDetector(max_width=320), classifier, live.Options())
+    return frames / (time.perf_counter() - start), frames
+
+
+def article_fps(video: Path, model) -> tuple[float, int]:
+    from ferops.labels import EMOTIONS
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cap = cv2.VideoCapture(str(video))
+    frames, start = 0, time.perf_counter()
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        faces = cascade.detectMultiScale(gray, 1.3, 5)
+        cv2.rectangle(frame, (0, 0), (640, 30), (0, 0, 0), -1)
+        for x, y, w, h in faces:
+            roi = gray[max(0, y - 5) : y + h + 5, max(0, x - 5) : x + w + 5]
+            roi = cv2.resize(roi, (48, 48)).astype("float32")[None, :, :, None]
+            probs = model.predict(roi, verbose=0)[0]
+            label = EMOTIONS[int(np.argmax(probs))]
+            cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 255, 0), 2)
+            cv2.putText(frame, f"{label} {probs.max():.2f}", (x, y - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 255, 0), 2)
+        frames += 1
+    return frames / (time.perf_counter() - start), frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default=str(REPO / "models" / "model.keras"))
+    parser.add_argument("--frames", type=int, default=150)
+    args = parser.parse_args()
+    require_real_csv()
+    import keras
+
+    from conftest import real_faces
+    from ferops.classifier import EmotionClassifier
+    from ferops.models import build
+
+    if Path(args.model).is_file():
+        model = keras.models.load_model(args.model, compile=False)
+        print(f"model: {args.model}")
+    else:
+        model = build("fer_cnn")  # same architecture and cost; weights do not change the timing
+        print("model: untrained fer_cnn (no models/model.keras yet)")
+    classifier = EmotionClassifier(model)
+    faces, _ = real_faces(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, 4):
+            video = make_video(Path(tmp) / f"faces{n}.mp4", list(faces[:n]), args.frames)
+            ours, frames = ferops_fps(video, classifier)
+            theirs, _ = article_fps(video, model)
+            ratio = ours / theirs
+            verdict = f">= 5x {'PASS' if ratio >= 5 else 'FAIL'}"
+            if n == 1:
+                verdict = f">= 30 FPS {'PASS' if ours >= 30 else 'FAIL'}, " + verdict
+            print(
+                f"{n} face(s), {frames} frames 640x480: ferops {ours:6.1f} FPS | "
+                f"article loop {theirs:6.1f} FPS | ratio {ratio:5.1f}x  (targets: {verdict})"
+            )
+            )
+
+
+if __name__ == "__main__":
+    main()

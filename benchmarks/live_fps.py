@@ -102,7 +102,6 @@ def main() -> None:
                 f"{n} face(s), {frames} frames 640x480: ferops {ours:6.1f} FPS | "
                 f"article loop {theirs:6.1f} FPS | ratio {ratio:5.1f}x  (targets: {verdict})"
             )
-            )
 
 
 if __name__ == "__main__":

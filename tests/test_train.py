@@ -78,3 +78,9 @@ def test_batchnorm_recalibration_uses_clean_statistics():
     expected = np.asarray(feats).mean(axis=(0, 1, 2))
     assert np.allclose(np.asarray(bn.moving_mean), expected, rtol=1e-3, atol=1e-4)
     assert bn.momentum == 0.99, "momentum restored"
+
+
+def test_seed_vgg_is_selectable_and_trainable(tmp_path):
+    model, history = train.fit(tiny_arrays(16), {**CFG, "arch": "seed_vgg", "epochs": 1}, tmp_path, verbose=0)
+    assert model.name == "seed_vgg" and len(history) == 1
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 10, "5 blocks of 2"

@@ -62,7 +62,13 @@ def webcam(
         import cv2
 
         def show(frame) -> bool:
-            cv2.imshow("ferops", frame)
+            try:
+                cv2.imshow("ferops", frame)
+            except cv2.error:
+                raise live.SourceError(
+                    "this OpenCV build cannot open a window (opencv-python-headless): use --headless "
+                    "with --output/--log, or install opencv-python<5 for a live window"
+                ) from None
             return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
 
     with ExitStack() as stack:

@@ -11,8 +11,6 @@ import argparse
 import http.client
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -80,7 +78,7 @@ def main() -> None:
     import mlflow
     import pandas as pd
 
-    from conftest import free_port, wait_http
+    from conftest import mlflow_process
     from ferops.imaging import encode_png
     from ferops.tracking import tracking_uri
 
@@ -102,29 +100,9 @@ def main() -> None:
             pyfunc.predict(frame)
         in_process = n / (time.perf_counter() - start)
 
-        port = free_port()
-        mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-        server = subprocess.Popen(
-            [
-                mlflow_bin,
-                "models",
-                "serve",
-                "-m",
-                model_uri,
-                "--env-manager",
-                "local",
-                "-p",
-                str(port),
-                "--host",
-                "127.0.0.1",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_http(f"http://127.0.0.1:{port}/ping", server, timeout=180)
+        serve = ("models", "serve", "-m", model_uri, "--env-manager", "local")
+        with mlflow_process(*serve, health="/ping", env={**os.environ, "MLFLOW_TRACKING_URI": uri}) as url:
+            port = int(url.rsplit(":", 1)[1])
             load(port, body, 1, 30)  # warm-up
             print(f"model: {model_uri}; single-face requests (48x48 PNG, base64)")
             print(f"in-process pyfunc.predict: {in_process:7.1f} req/s")
@@ -135,9 +113,6 @@ def main() -> None:
                     f"concurrency {c:2d}: {rps:7.1f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}"
                     f"  | server/in-process {rps / in_process:4.2f}{note}"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

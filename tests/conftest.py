@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from contextlib import contextmanager
 import os
 from pathlib import Path
 
@@ -152,3 +153,28 @@ def registered_model(tmp_path_factory):
         )
     assert decision.promoted
     return uri, path, work
+
+
+@contextmanager
+def mlflow_process(*args: str, health: str, env: dict, cwd: Path | None = None, timeout: float = 180):
+    """Run `mlflow ARGS --host 127.0.0.1 --port P` for the block; yields its URL once `health` answers."""
+    import shutil
+    import subprocess
+    import sys
+
+    port = free_port()
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    proc = subprocess.Popen(
+        [mlflow_bin, *args, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + health, proc, timeout=timeout)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,17 +1,13 @@
 """`dvc repro` end to end on a tiny synthetic CSV, with the embedded store and with a real server."""
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import clean_env, dvc, free_port, make_pipeline_copy, wait_http
+from conftest import clean_env, dvc, make_pipeline_copy, mlflow_process
 from ferops.imaging import encode_png
 
 pytestmark = pytest.mark.slow
@@ -68,33 +64,13 @@ def test_dvc_repro_embedded_store(tmp_path):
 
 
 def test_dvc_repro_against_real_mlflow_server(tmp_path):
-    port = free_port()
     server_dir = tmp_path / "server"
     server_dir.mkdir()
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    proc = subprocess.Popen(
-        [
-            mlflow_bin,
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{server_dir / 'server.db'}",
-            "--artifacts-destination",
-            str(server_dir / "artifacts"),
-        ],
-        cwd=server_dir,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc)
-        uri = f"http://127.0.0.1:{port}"
+    store = ("--backend-store-uri", f"sqlite:///{server_dir / 'server.db'}")
+    artifacts = ("--artifacts-destination", str(server_dir / "artifacts"))
+    with mlflow_process(
+        "server", "--workers", "1", *store, *artifacts, health="/health", env=clean_env(), cwd=server_dir
+    ) as uri:
         (tmp_path / "repo").mkdir()
         repo = make_pipeline_copy(tmp_path / "repo")
         result = dvc(repo, "repro", env=clean_env(MLFLOW_TRACKING_URI=uri))
@@ -102,6 +78,3 @@ def test_dvc_repro_against_real_mlflow_server(tmp_path):
         assert not (repo / "mlflow.db").exists(), "nothing went to the embedded store"
         check_registered_model(uri)
         assert any((server_dir / "artifacts").rglob("MLmodel")), "artifacts were proxied to the server's store"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -2,8 +2,6 @@
 
 import base64
 import json
-import shutil
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -13,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import clean_env, free_port, needs_real_data, real_faces, wait_http
+from conftest import clean_env, mlflow_process, needs_real_data, real_faces
 from ferops.classifier import EmotionClassifier
 from ferops.imaging import MAX_IMAGE_BYTES, encode_png
 from ferops.labels import EMOTIONS
@@ -24,33 +22,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(registered_model):
     uri, keras_path, work = registered_model
-    port = free_port()
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    proc = subprocess.Popen(
-        [
-            mlflow_bin,
-            "models",
-            "serve",
-            "-m",
-            "models:/fer/Production",
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=work,
-        env=clean_env(MLFLOW_TRACKING_URI=uri),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
-        yield f"http://127.0.0.1:{port}", EmotionClassifier.from_keras_file(keras_path)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    serve = ("models", "serve", "-m", "models:/fer/Production", "--env-manager", "local")
+    with mlflow_process(*serve, health="/ping", env=clean_env(MLFLOW_TRACKING_URI=uri), cwd=work) as url:
+        yield url, EmotionClassifier.from_keras_file(keras_path)
 
 
 def post(url: str, payload) -> tuple[int, dict]:

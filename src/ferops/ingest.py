@@ -6,11 +6,11 @@ a per-row Python loop over 82 million pixel values is what made the original not
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
 
 from ferops.labels import IMAGE_SIZE, NUM_CLASSES, SPLITS
 
@@ -51,68 +51,60 @@ def read_bytes(path: Path) -> bytes:
             "and put it there, or point FER2013_CSV at it"
         )
     raw = path.read_bytes()
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    return igzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
 def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == _NL)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(buf)]))
-    # Drop the CR of CRLF files from each line's end.
-    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == _CR)
-    ends = ends - has_cr
-
-    columns = _header(raw[starts[0] : ends[0]], source)
+    # Line and field boundaries come from bytes.find/count (C memchr) one line at a time: a few
+    # calls per row, against whole-file numpy scans that allocate hundreds of MB.
+    end = raw.find(b"\n")
+    end = len(raw) if end < 0 else end
+    columns = _header(raw[:end].rstrip(b"\r"), source)
     ncols = len(columns)
     col_emotion, col_pixels, col_usage = (columns.index(c) for c in REQUIRED)
 
-    starts, ends, numbers = starts[1:], ends[1:], np.arange(2, len(starts) + 1)
-    nonblank = ends > starts
-    # A file ending in newline has one empty last "line"; blank lines carry no row.
-    starts, ends, numbers = starts[nonblank], ends[nonblank], numbers[nonblank]
-
-    commas = np.flatnonzero(buf == _COMMA)
-    first_comma = np.searchsorted(commas, starts)
-    n_commas = np.searchsorted(commas, ends) - first_comma
-    rejects: list[Reject] = [
-        Reject(int(n), f"expected {ncols} fields, got {int(c) + 1}")
-        for n, c in zip(numbers[n_commas != ncols - 1], n_commas[n_commas != ncols - 1])
-    ]
-    ok = n_commas == ncols - 1
-    starts, ends, numbers, first_comma = starts[ok], ends[ok], numbers[ok], first_comma[ok]
-    # field k of a row spans [bounds[k], bounds[k+1] - 1)
-    bounds = np.column_stack([starts] + [commas[first_comma + k] + 1 for k in range(ncols - 1)] + [ends + 1])
-    pix_lo, pix_hi = bounds[:, col_pixels], bounds[:, col_pixels + 1] - 1
-
-    values, pixel_problem = _parse_pixels(buf, pix_lo, pix_hi)
-
-    keep_labels, keep_usage, keep_rows = [], [], []
-    for i, n in enumerate(numbers.tolist()):
-        emo = raw[bounds[i, col_emotion] : bounds[i, col_emotion + 1] - 1].strip()
-        use = raw[bounds[i, col_usage] : bounds[i, col_usage + 1] - 1].strip().decode("utf-8", "replace")
+    rejects: list[Reject] = []
+    numbers, labels, usages, lo, hi = [], [], [], [], []
+    line, pos, size = 1, end + 1, len(raw)
+    while pos < size:
+        line += 1
+        end = raw.find(b"\n", pos)
+        end = size if end < 0 else end
+        stop = end - 1 if end > pos and raw[end - 1] == _CR else end
+        start, pos = pos, end + 1
+        if stop == start:
+            continue  # blank lines carry no row
+        commas = raw.count(b",", start, stop)
+        if commas != ncols - 1:
+            rejects.append(Reject(line, f"expected {ncols} fields, got {commas + 1}"))
+            continue
+        bounds = [start]
+        for _ in range(commas):
+            bounds.append(raw.find(b",", bounds[-1], stop) + 1)
+        bounds.append(stop + 1)
+        emo = raw[bounds[col_emotion] : bounds[col_emotion + 1] - 1].strip()
+        use = raw[bounds[col_usage] : bounds[col_usage + 1] - 1].strip().decode("utf-8", "replace")
         if not emo.isdigit() or int(emo) >= NUM_CLASSES:
-            rejects.append(
-                Reject(n, f"label {emo.decode('utf-8', 'replace')!r} is not an integer in 0..{NUM_CLASSES - 1}")
-            )
+            label = emo.decode("utf-8", "replace")
+            rejects.append(Reject(line, f"label {label!r} is not an integer in 0..{NUM_CLASSES - 1}"))
         elif use not in SPLITS:
-            rejects.append(Reject(n, f"unknown Usage {use!r} (expected one of {', '.join(SPLITS)})"))
-        elif pixel_problem[i]:
-            rejects.append(Reject(n, pixel_problem[i]))
+            rejects.append(Reject(line, f"unknown Usage {use!r} (expected one of {', '.join(SPLITS)})"))
         else:
-            keep_labels.append(int(emo))
-            keep_usage.append(use)
-            keep_rows.append(i)
+            numbers.append(line)
+            labels.append(int(emo))
+            usages.append(use)
+            lo.append(bounds[col_pixels])
+            hi.append(bounds[col_pixels + 1] - 1)
 
+    values, problems = _parse_pixels(np.frombuffer(raw, dtype=np.uint8), np.array(lo, np.int64), np.array(hi, np.int64))
+    good = np.array([not p for p in problems], dtype=bool)
+    rejects += [Reject(n, p) for n, p in zip(numbers, problems) if p]
     rejects.sort(key=lambda r: r.line)
-    rows = np.asarray(keep_rows, dtype=np.int64)
     table = Table(
-        labels=np.asarray(keep_labels, dtype=np.uint8),
-        usage=np.asarray(keep_usage, dtype=str),
-        pixels=values[rows].reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-        if len(rows)
-        else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
-        line=numbers[rows],
+        labels=np.array(labels, dtype=np.uint8)[good],
+        usage=np.array(usages, dtype=str)[good] if usages else np.zeros(0, dtype=str),
+        pixels=values[good].reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+        line=np.array(numbers, dtype=np.int64)[good],
     )
     if len(table) == 0:
         raise IngestError(f"{source}: no valid rows ({len(rejects)} rejected; first: {_first(rejects)})")
@@ -135,48 +127,80 @@ def _header(line: bytes, source: str) -> list[str]:
     return columns
 
 
-def _parse_pixels(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Parse the pixel field [lo[i], hi[i]) of every row, in place in the file's bytes.
+def _parse_pixels(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, list[str]]:
+    """Parse the pixel field [lo[i], hi[i]) of every row from the file's bytes.
 
     Returns (values, problems): values is (rows, 2304) uint8, meaningful only where problems[i]
-    is empty; problems[i] names what is wrong with row i's pixels. Fields are delimited by
-    commas or line ends, so a run of digits never crosses from one field into another, and
-    every position array below is sorted, so rows find their tokens by binary search.
+    is empty; problems[i] names what is wrong with row i's pixels. Rows go in chunks so the
+    temporaries stay a few MB: allocating them for the whole file at once cost more in page
+    faults than the parse itself.
+    """
+    values = np.zeros((len(lo), PIXELS), np.uint8)
+    problems: list[str] = []
+    for a in range(0, len(lo), chunk):
+        b = min(a + chunk, len(lo))
+        part, why = _parse_chunk(buf[lo[a] : hi[b - 1]], lo[a:b] - lo[a], hi[a:b] - lo[a])
+        values[a:b] = part
+        problems += why
+    return values, problems
+
+
+def _parse_chunk(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """_parse_pixels for consecutive rows: buf spans them, lo/hi are relative to it.
+
+    Bytes between the pixel fields (the other columns) are blanked, so every digit run left is a
+    pixel value and they come in row order. A value is read at the last digit of its run from
+    the digits one and two places before it, with shifted views instead of per-token gathers.
     """
     rows = len(lo)
-    problems = [""] * rows
-    if rows == 0:
-        return np.zeros((0, PIXELS), np.uint8), problems
+    text = buf.copy()
+    for end, start in zip(hi[:-1].tolist(), lo[1:].tolist()):
+        text[end:start] = _SPACE
+    digit = text - np.uint8(_DIGIT0)  # uint8 wraps, so digits are exactly the values < 10
+    is_digit = digit < 10
+    value = np.where(is_digit, digit, 0).astype(np.uint16)
 
-    digit = (buf - _DIGIT0) < 10  # uint8 wraps, so this is 0..9 only
-    odd = np.flatnonzero(~digit & (buf != _SPACE))
+    prev1 = np.zeros_like(is_digit)
+    prev1[1:] = is_digit[:-1]
+    prev2 = np.zeros_like(is_digit)
+    prev2[2:] = is_digit[:-2] & prev1[2:]
+    prev3 = np.zeros_like(is_digit)
+    prev3[3:] = is_digit[:-3] & prev2[3:]
+    # The right-hand sides are evaluated before the in-place add, so both read the bare digits.
+    value[1:] += 10 * value[:-1] * prev1[1:]
+    value[2:] += 100 * (digit[:-2] * prev2[2:]).astype(np.uint16)
+    last = np.zeros_like(is_digit)
+    last[:-1] = is_digit[:-1] & ~is_digit[1:]
+    last[-1] = is_digit[-1]
+
+    ends = np.flatnonzero(last)
+    first = np.searchsorted(ends, lo)
+    counts = np.searchsorted(ends, hi) - first
+    odd = np.flatnonzero(~is_digit & (text != _SPACE))
+    long = np.flatnonzero(is_digit & prev3)  # a fourth digit in a row: 1000 or more
     has_odd = np.searchsorted(odd, hi) > np.searchsorted(odd, lo)
+    values_at_ends = value[ends]
+    big = np.flatnonzero(values_at_ends > 255)
+    too_big = (np.searchsorted(big, first + counts) > np.searchsorted(big, first)) | (
+        np.searchsorted(long, hi) > np.searchsorted(long, lo)
+    )
 
-    edge = np.diff(digit.view(np.int8), prepend=0, append=0)
-    tok_start = np.flatnonzero(edge == 1)
-    tok_end = np.flatnonzero(edge == -1)
-    first = np.searchsorted(tok_start, lo)
-    counts = np.searchsorted(tok_start, hi) - first
-
-    shaped = ~has_odd & (counts == PIXELS)
-    tok = first[shaped, None] + np.arange(PIXELS)  # (shaped rows, 2304) token indices
-    end = tok_end[tok]
-    length = end - tok_start[tok]
-    value = buf[end - 1].astype(np.int16) - _DIGIT0
-    for k, scale in ((2, 10), (3, 100)):
-        value += np.where(length >= k, scale * (buf[end - k].astype(np.int16) - _DIGIT0), 0)
-    in_range = ((length <= 3) & (value <= 255)).all(axis=1)
-
-    for r in np.flatnonzero(has_odd).tolist():
-        problems[r] = "pixels are not space-separated integers"
-    for r in np.flatnonzero(~has_odd & (counts != PIXELS)).tolist():
-        problems[r] = "empty pixels" if counts[r] == 0 else f"expected {PIXELS} pixel values, got {counts[r]}"
-    for r in np.flatnonzero(shaped)[~in_range].tolist():
-        problems[r] = "pixel values outside 0..255"
-
-    values = np.zeros((rows, PIXELS), np.uint8)
-    values[shaped] = value.astype(np.uint8)
-    return values, problems
+    problems = [""] * rows
+    out = np.zeros((rows, PIXELS), np.uint8)
+    for r in np.flatnonzero(has_odd | (counts != PIXELS) | too_big).tolist():  # only the bad rows
+        if has_odd[r]:
+            problems[r] = "pixels are not space-separated integers"
+        elif counts[r] != PIXELS:
+            problems[r] = "empty pixels" if counts[r] == 0 else f"expected {PIXELS} pixel values, got {counts[r]}"
+        else:
+            problems[r] = "pixel values outside 0..255"
+    good = np.array([not p for p in problems])
+    if good.all() and len(values_at_ends) == rows * PIXELS:
+        out[:] = values_at_ends.reshape(rows, PIXELS)
+    else:
+        for r in np.flatnonzero(good).tolist():
+            out[r] = values_at_ends[first[r] : first[r] + PIXELS]
+    return out, problems
 
 
 def ingest(path: Path) -> tuple[Table, list[Reject]]:

@@ -15,7 +15,7 @@ from conftest import clean_env, needs_real_data, real_faces
 from ferops import live
 from ferops.classifier import EmotionClassifier
 from ferops.cli import app
-from ferops.faces import HaarDetector, crop
+from ferops.faces import HaarDetector, crop, live_detector
 from ferops.labels import EMOTIONS
 
 FERROPS = [str(Path(sys.executable).with_name("ferops"))]  # the console script users run
@@ -33,7 +33,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path
 def detectable_faces(n: int) -> list[np.ndarray]:
     """Real FER-2013 faces that the default Haar cascade finds when placed like the video places them."""
     faces, _ = real_faces(200)
-    detector = HaarDetector(max_width=320)
+    detector = live_detector()
     found = []
     for face in faces:
         frame = compose([face])
@@ -110,7 +110,7 @@ def test_smoothing_keeps_identity_while_faces_move(tmp_path, registered_model):
     clf = EmotionClassifier.from_keras_file(keras_path)
     log = tmp_path / "s.jsonl"
     with open(log, "w") as f:
-        n = live.run(live.open_source(str(video)), HaarDetector(max_width=320), clf, live.Options(max_frames=5), log=f)
+        n = live.run(live.open_source(str(video)), live_detector(), clf, live.Options(max_frames=5), log=f)
     assert n == 5
     records = [json.loads(line) for line in log.read_text().splitlines()]
     ids = [sorted((face["box"][0], face["id"]) for face in r["faces"]) for r in records]

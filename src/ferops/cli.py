@@ -50,7 +50,7 @@ def webcam(
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
     from ferops import live
-    from ferops.faces import HaarDetector
+    from ferops.faces import live_detector
 
     try:
         src = live.open_source(source)
@@ -76,7 +76,7 @@ def webcam(
         try:
             frames = live.run(
                 src,
-                HaarDetector(max_width=320),
+                live_detector(),
                 classifier,
                 live.Options(max_frames=max_frames, smooth=smooth),
                 log=log_file,

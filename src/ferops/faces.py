@@ -46,3 +46,12 @@ def crop(image: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
     x0, y0 = max(0, x - dx), max(0, y - dy)
     x1, y1 = min(image.shape[1], x + w + dx), min(image.shape[0], y + h + dy)
     return image[y0:y1, x0:x1]
+
+
+def live_detector() -> HaarDetector:
+    """The webcam's detector: searched at 320 px width for faces of 60 px and up, in 15% scale steps.
+
+    About 3 ms a 640x480 frame here instead of 5-6 ms at the photo defaults, for a few points of
+    recall on hard, tightly cropped faces (FER-2013's); webcam faces are larger and more frontal.
+    """
+    return HaarDetector(scale_factor=1.15, min_size=60, max_width=320)

@@ -10,7 +10,6 @@ Target: p50 under 20 ms at concurrency 1.
 import argparse
 import http.client
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -78,7 +77,7 @@ def main() -> None:
     import mlflow
     import pandas as pd
 
-    from conftest import mlflow_process
+    from conftest import clean_env, mlflow_process
     from ferops.imaging import encode_png
     from ferops.tracking import tracking_uri
 
@@ -101,7 +100,7 @@ def main() -> None:
         in_process = n / (time.perf_counter() - start)
 
         serve = ("models", "serve", "-m", model_uri, "--env-manager", "local")
-        with mlflow_process(*serve, health="/ping", env={**os.environ, "MLFLOW_TRACKING_URI": uri}) as url:
+        with mlflow_process(*serve, health="/ping", env=clean_env(MLFLOW_TRACKING_URI=uri)) as url:
             port = int(url.rsplit(":", 1)[1])
             load(port, body, 1, 30)  # warm-up
             print(f"model: {model_uri}; single-face requests (48x48 PNG, base64)")

@@ -79,7 +79,12 @@ def wait_http(url: str, proc, timeout: float = 120.0) -> None:
 
 
 def clean_env(**extra: str) -> dict:
+    """The environment for subprocesses: no tracking/data overrides, and this interpreter's bin/ first
+    on PATH, so `dvc`, `mlflow` and the servers they spawn come from the same (unactivated) venv."""
+    import sys
+
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env
 

@@ -176,7 +176,9 @@ def serve(
     from ferops.tracking import tracking_uri
 
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri()}
+    # The server spawns uvicorn by name: this interpreter's bin/ first, even from an unactivated venv.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "PATH": path}
     cmd = [
         mlflow_bin,
         "models",

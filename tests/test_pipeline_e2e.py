@@ -78,3 +78,14 @@ def test_dvc_repro_against_real_mlflow_server(tmp_path):
         assert not (repo / "mlflow.db").exists(), "nothing went to the embedded store"
         check_registered_model(uri)
         assert any((server_dir / "artifacts").rglob("MLmodel")), "artifacts were proxied to the server's store"
+
+
+def test_missing_csv_is_one_clear_error_and_nonzero_exit(tmp_path):
+    import subprocess
+
+    repo = make_pipeline_copy(tmp_path)
+    (repo / "data" / "raw" / "fer2013.csv").unlink()
+    result = subprocess.run(["python", "stages/ingest.py"], cwd=repo, env=clean_env(), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: FER-2013 CSV not found at data/raw/fer2013.csv")
+    assert "Kaggle" in result.stderr and "Traceback" not in result.stderr

@@ -2,6 +2,9 @@
 
 import base64
 import json
+import os
+import signal
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -155,3 +158,27 @@ def test_python_client(server):
         from serve import client
 
         client._post(url, records("%%%"), 30)
+
+
+def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
+    """`ferops serve` starts the same endpoint with its defaults and answers a face."""
+    from conftest import free_port, wait_http
+
+    uri, _, work = registered_model
+    port = free_port()
+    ferops = str(Path(sys.executable).with_name("ferops"))
+    proc = subprocess.Popen(
+        [ferops, "serve", "--port", str(port)],
+        cwd=work,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
+        status, body = post(f"http://127.0.0.1:{port}", records(encode_png(np.full((60, 60), 90, np.uint8))))
+        assert status == 200 and body["predictions"][0]["label"] in EMOTIONS
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # ferops, the mlflow CLI under it and its workers
+        proc.wait(timeout=30)

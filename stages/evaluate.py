@@ -1,9 +1,13 @@
-"""DVC stage evaluate: score the trained model on PrivateTest, in the training's MLflow run."""
+"""DVC stage evaluate: calibrate on PublicTest, score on PrivateTest, in the training's MLflow run.
+
+The temperature is fitted on validation (PublicTest) and written to models/calibration.json,
+which the export stage ships inside the model: what is reported here is what the apps serve.
+"""
 
 import keras
 import mlflow
 
-from ferops import config, evaluate, io, plots, preprocess, stage, tracking
+from ferops import calibration, config, evaluate, io, plots, preprocess, stage, tracking
 from ferops.labels import EMOTIONS
 
 
@@ -12,13 +16,19 @@ def run() -> None:
     cfg = params["evaluate"]
     arrays = preprocess.load(config.ARRAYS)
     model = keras.models.load_model(config.MODEL_FILE)
-    probs = evaluate.predict_probs(model, arrays["x_test"], tta_flip=cfg["tta_flip"])
+    val_probs = evaluate.predict_probs(model, arrays["x_val"], tta_flip=cfg["tta_flip"])
+    temperature = calibration.fit_temperature(val_probs, arrays["y_val"]) if cfg["calibrate"] else 1.0
+    raw = evaluate.predict_probs(model, arrays["x_test"], tta_flip=cfg["tta_flip"])
+    probs = calibration.apply_temperature(raw, temperature)
     result = evaluate.score(arrays["y_test"], probs, bins=cfg["ece_bins"])
+    ece_uncalibrated = evaluate.calibration(arrays["y_test"], raw, cfg["ece_bins"])[0]
 
     reports = config.REPORTS_DIR
-    metrics = {k: result[k] for k in ("accuracy", "macro_f1", "ece")} | {"test_rows": len(probs)}
+    metrics = {k: result[k] for k in ("accuracy", "macro_f1", "ece")}
+    metrics |= {"ece_uncalibrated": ece_uncalibrated, "temperature": temperature, "test_rows": len(probs)}
     metrics["per_class"] = result["per_class"]
     io.write_json(config.METRICS_DIR / "evaluate.json", metrics)
+    io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
     pred = probs.argmax(axis=1)
     io.write_text(
         reports / "confusion.csv",
@@ -30,13 +40,16 @@ def run() -> None:
 
     tracking.setup()
     with mlflow.start_run(run_id=tracking.load_run_id()):
-        mlflow.log_metrics({f"test_{k}": metrics[k] for k in ("accuracy", "macro_f1", "ece")})
+        mlflow.log_metrics({f"test_{k}": metrics[k] for k in ("accuracy", "macro_f1", "ece", "ece_uncalibrated")})
         mlflow.log_metrics({f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()})
-        mlflow.log_param("tta_flip", cfg["tta_flip"])
+        mlflow.log_params({"tta_flip": cfg["tta_flip"], "temperature": temperature})
         for name in ("confusion.png", "reliability.png", "confusion.csv", "reliability.json"):
             mlflow.log_artifact(str(reports / name), artifact_path="evaluation")
         mlflow.log_dict(result, "evaluation/metrics.json")
-    print(f"evaluate: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, ECE {metrics['ece']:.4f}")
+    print(
+        f"evaluate: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+        f"ECE {metrics['ece']:.4f} (uncalibrated {ece_uncalibrated:.4f}, temperature {temperature})"
+    )
 
 
 if __name__ == "__main__":

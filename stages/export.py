@@ -23,6 +23,7 @@ def run() -> None:
                 params["export"],
                 tags,
                 allow_promotion=os.environ.get("FEROPS_PROMOTE", "1") != "0",
+                calibration=config.CALIBRATION,
             )
     io.write_json(config.MODEL_DIR / "export.json", export.as_dict(decision))
     verdict = "promoted to production" if decision.promoted else "not promoted"

@@ -43,7 +43,8 @@ def test_dvc_repro_embedded_store(tmp_path):
     for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
         assert f"Running stage '{stage}'" in result.stdout
     metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    assert {"accuracy", "macro_f1", "ece", "per_class"} <= set(metrics)
+    assert {"accuracy", "macro_f1", "ece", "ece_uncalibrated", "temperature", "per_class"} <= set(metrics)
+    assert json.loads((repo / "models" / "calibration.json").read_text())["temperature"] == metrics["temperature"]
     decision = json.loads((repo / "models" / "export.json").read_text())
     assert decision["promoted"] is True and decision["version"] == "1"
     assert (repo / "mlflow.db").exists() and (repo / "mlartifacts").is_dir()

@@ -12,31 +12,42 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ferops.calibration import apply_temperature
 from ferops.imaging import face_to_input
 from ferops.labels import EMOTIONS, IMAGE_SIZE
 
 
 class EmotionClassifier:
-    def __init__(self, keras_model):
+    """tta_flip averages each face with its mirror image (in the same batch); temperature is the
+    calibration fitted on validation by the evaluate stage. Evaluation, the REST endpoint and the
+    webcam all predict through this, so the reported accuracy and calibration are what users get."""
+
+    def __init__(self, keras_model, tta_flip: bool = True, temperature: float = 1.0):
         import tensorflow as tf
 
-        self.model = keras_model
+        self.model, self.tta_flip, self.temperature = keras_model, tta_flip, temperature
         spec = tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32)
         self._infer = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
         self._infer(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))  # trace once, up front
 
     @classmethod
-    def from_keras_file(cls, path: Path | str) -> EmotionClassifier:
+    def from_keras_file(cls, path: Path | str, calibration: dict | None = None) -> EmotionClassifier:
+        """calibration: the evaluate stage's {"tta_flip": bool, "temperature": float}; defaults otherwise."""
         import keras
 
-        return cls(keras.models.load_model(path, compile=False))
+        return cls(keras.models.load_model(path, compile=False), **(calibration or {}))
 
     def probs(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 48, 48) raw pixel values 0..255 -> (N, 7) probabilities."""
         if len(pixels) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
         x = np.asarray(pixels, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
-        return self._infer(x).numpy().astype(np.float32, copy=False)
+        if self.tta_flip:
+            both = self._infer(np.concatenate([x, x[:, :, ::-1]])).numpy()
+            probs = (both[: len(x)] + both[len(x) :]) / 2
+        else:
+            probs = self._infer(x).numpy()
+        return apply_temperature(probs.astype(np.float32, copy=False), self.temperature)
 
     def classify_faces(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Face crops of any size or colour -> (N, 7) probabilities, in one batched call."""

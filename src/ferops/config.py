@@ -17,6 +17,7 @@ ARRAYS = Path("data/processed/fer2013.npz")
 MODEL_DIR = Path("models")
 MODEL_FILE = MODEL_DIR / "model.keras"
 RUN_FILE = MODEL_DIR / "mlflow_run.json"
+CALIBRATION = MODEL_DIR / "calibration.json"
 CHECKPOINT_DIR = Path("data/interim/train_backup")
 METRICS_DIR = Path("metrics")
 REPORTS_DIR = Path("reports")

@@ -9,16 +9,13 @@ from ferops.labels import EMOTIONS, NUM_CLASSES
 
 
 def predict_probs(model, images: np.ndarray, tta_flip: bool = False, batch: int = 512) -> np.ndarray:
-    """Class probabilities for uint8 (N, 48, 48) images; tta_flip averages with the mirror image."""
-    x = images.reshape(-1, images.shape[1], images.shape[2], 1).astype(np.float32)
-    out = []
-    for i in range(0, len(x), batch):
-        chunk = x[i : i + batch]
-        p = np.asarray(model(chunk, training=False), dtype=np.float64)
-        if tta_flip:
-            p = (p + np.asarray(model(chunk[:, :, ::-1], training=False), dtype=np.float64)) / 2
-        out.append(p)
-    return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES))
+    """Class probabilities for uint8 (N, 48, 48) images, through the same classifier the apps use."""
+    from ferops.classifier import EmotionClassifier
+
+    clf = EmotionClassifier(model, tta_flip=tta_flip)
+    if len(images) == 0:
+        return np.zeros((0, NUM_CLASSES))
+    return np.concatenate([clf.probs(images[i : i + batch]) for i in range(0, len(images), batch)]).astype(np.float64)
 
 
 def calibration(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> tuple[float, list[dict]]:

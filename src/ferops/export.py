@@ -50,12 +50,13 @@ class Decision:
     model_uri: str
 
 
-def log_model(keras_file: Path, name: str) -> mlflow.models.model.ModelInfo:
+def log_model(keras_file: Path, name: str, calibration: Path | None = None) -> mlflow.models.model.ModelInfo:
     """Log the pyfunc into the active run and register it under `name`."""
+    artifacts = {"keras_model": str(keras_file)} | ({"calibration": str(calibration)} if calibration else {})
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(PYFUNC_FILE),
-        artifacts={"keras_model": str(keras_file)},
+        artifacts=artifacts,
         code_paths=[str(PACKAGE_DIR)],
         signature=SIGNATURE,
         input_example=input_example(),
@@ -80,8 +81,24 @@ def gate(accuracy: float, floor: float, tolerance: float, prod_accuracy: float |
     return True, "passed the gate" if prod_accuracy is not None else "passed the gate (no production version yet)"
 
 
+def smoke_test(model_uri: str, reason: str) -> tuple[bool, str]:
+    """Production only gets a model that loads as users load it and answers the input example."""
+    try:
+        out = mlflow.pyfunc.load_model(model_uri).predict(input_example())
+        if len(out) != 1 or not 0.0 <= float(out["confidence"].iloc[0]) <= 1.0:
+            return False, f"the logged model gave an unexpected answer to its input example: {out!r}"
+    except Exception as e:  # whatever breaks here must keep the model out of production
+        return False, f"the logged model failed to load or predict ({e.__class__.__name__}: {e})"
+    return True, reason
+
+
 def register_and_promote(
-    keras_file: Path, accuracy: float, cfg: dict, tags: dict[str, str], allow_promotion: bool = True
+    keras_file: Path,
+    accuracy: float,
+    cfg: dict,
+    tags: dict[str, str],
+    allow_promotion: bool = True,
+    calibration: Path | None = None,
 ) -> Decision:
     """In the active run: log + register the model, then promote it if it passes the gate.
 
@@ -94,9 +111,11 @@ def register_and_promote(
     if current is not None:
         tag = current.tags.get("test_accuracy")
         prod_acc = float(tag) if tag is not None else client.get_run(current.run_id).data.metrics.get("test_accuracy")
-    info = log_model(keras_file, name)
+    info = log_model(keras_file, name, calibration)
     version = str(info.registered_model_version)
     promoted, reason = gate(accuracy, cfg["min_accuracy"], cfg["tolerance"], prod_acc)
+    if promoted:
+        promoted, reason = smoke_test(info.model_uri, reason)
     if promoted and not allow_promotion:
         promoted, reason = False, f"{reason}, but promotion is off here (FEROPS_PROMOTE=0: not the default branch)"
     for key, value in {

@@ -9,7 +9,9 @@ Output: a DataFrame, one row per face: record, box (or None), label, confidence,
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -28,7 +30,9 @@ warnings.filterwarnings("ignore", message="Add type hints to the `predict` metho
 
 class FerModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        self.classifier = EmotionClassifier.from_keras_file(context.artifacts["keras_model"])
+        calibration = context.artifacts.get("calibration")
+        settings = json.loads(Path(calibration).read_text()) if calibration else None
+        self.classifier = EmotionClassifier.from_keras_file(context.artifacts["keras_model"], settings)
         self._detector = None
 
     @property

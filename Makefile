@@ -48,6 +48,8 @@ serve: install
 
 bench: install
 	$(BIN)/python benchmarks/ingest_speed.py
+	$(BIN)/python benchmarks/live_fps.py
+	$(BIN)/python benchmarks/serve_latency.py
 
 clean:
 	rm -rf data/interim/* data/processed/* models metrics reports mlflow.db mlartifacts

@@ -14,7 +14,7 @@ from ferops.io import atomic_path  # noqa: E402
 from ferops.labels import EMOTIONS  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -42,7 +42,7 @@ def confusion_png(matrix: list[list[int]], path: Path, title: str = "") -> None:
             )
     fig.colorbar(im, ax=ax, label="share of actual class")
     ax.set_title(title or "Confusion matrix (PrivateTest)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reliability_png(table: list[dict], ece: float, path: Path) -> None:
@@ -55,4 +55,4 @@ def reliability_png(table: list[dict], ece: float, path: Path) -> None:
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability (ECE = {ece:.3f})")
     ax.legend(loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -97,7 +97,7 @@ def summarise(frames: list[Frame]) -> dict:
 
 def timeline_png(frames: list[Frame], path: Path) -> None:
     from ferops.overlay import COLOURS
-    from ferops.plots import _save, plt
+    from ferops.plots import plt, save_figure
 
     fig, (ax, bar) = plt.subplots(2, 1, figsize=(10, 4), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     for k, name in enumerate(EMOTIONS):
@@ -112,7 +112,7 @@ def timeline_png(frames: list[Frame], path: Path) -> None:
     ax.set_title("Emotion timeline (most confident face per frame)")
     bar.set_yticks(range(len(EMOTIONS)), EMOTIONS, fontsize=6)
     bar.set_xlabel("seconds since start")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(log: Path, out_dir: Path) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ferops.augment import augmenter, random_erase
+from ferops.io import atomic_path, write_json
 from ferops.labels import NUM_CLASSES
 from ferops.models import build
 
@@ -79,8 +80,9 @@ class _KeepBest(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         if logs["val_accuracy"] > self.best:
             self.best = logs["val_accuracy"]
-            self.model.save(self.model_path)
-            self.state_path.write_text(json.dumps({"val_accuracy": self.best, "epoch": epoch}))
+            with atomic_path(self.model_path) as tmp:  # a kill mid-save leaves the previous best intact
+                self.model.save(tmp)
+            write_json(self.state_path, {"val_accuracy": self.best, "epoch": epoch})
         if self.hook:
             self.hook(epoch, logs)
 

@@ -93,3 +93,8 @@ def test_real_fer2013_matches_published_counts():
     assert rejects == []
     assert (c["Training"]["total"], c["PublicTest"]["total"], c["PrivateTest"]["total"]) == (28709, 3589, 3589)
     assert c["Training"]["disgust"] == 436 and c["PrivateTest"]["happy"] == 879
+
+
+def test_file_whose_only_row_has_empty_pixels_is_a_clear_error(tmp_path):
+    with pytest.raises(IngestError, match="no valid rows .* line 2: empty pixels"):
+        ingest(write_csv(tmp_path / "a.csv", ["3,,Training"]))

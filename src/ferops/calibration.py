@@ -25,8 +25,7 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
 def fit_temperature(probs: np.ndarray, labels: np.ndarray, low: float = 0.25, high: float = 8.0) -> float:
     """The T minimising validation negative log-likelihood: a log-spaced scan, then a finer one around the best."""
     grid = np.geomspace(low, high, 61)
-    for _ in range(2):
-        losses = [nll(apply_temperature(probs, t), labels) for t in grid]
-        i = int(np.argmin(losses))
-        grid = np.geomspace(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)], 41)
-    return round(float(grid[int(np.argmin([nll(apply_temperature(probs, t), labels) for t in grid]))]), 4)
+    for _ in range(3):
+        i = int(np.argmin([nll(apply_temperature(probs, t), labels) for t in grid]))
+        best, grid = grid[i], np.geomspace(grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)], 41)
+    return round(float(best), 4)

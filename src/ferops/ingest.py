@@ -102,7 +102,7 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
     rejects.sort(key=lambda r: r.line)
     table = Table(
         labels=np.array(labels, dtype=np.uint8)[good],
-        usage=np.array(usages, dtype=str)[good] if usages else np.zeros(0, dtype=str),
+        usage=np.array(usages, dtype=str)[good],
         pixels=values[good].reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
         line=np.array(numbers, dtype=np.int64)[good],
     )
@@ -169,9 +169,8 @@ def _parse_chunk(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.nd
     # The right-hand sides are evaluated before the in-place add, so both read the bare digits.
     value[1:] += 10 * value[:-1] * prev1[1:]
     value[2:] += 100 * (digit[:-2] * prev2[2:]).astype(np.uint16)
-    last = np.zeros_like(is_digit)
-    last[:-1] = is_digit[:-1] & ~is_digit[1:]
-    last[-1] = is_digit[-1]
+    last = is_digit.copy()  # the last digit of each run; also right for a chunk of only empty fields
+    last[:-1] &= ~is_digit[1:]
 
     ends = np.flatnonzero(last)
     first = np.searchsorted(ends, lo)

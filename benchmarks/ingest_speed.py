@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from common import require_real_csv
-from ferops.ingest import ingest
+from ferops.data.ingest import ingest
 
 
 def article_loop(path):

@@ -39,8 +39,8 @@ def ferops_fps(video: Path, classifier) -> tuple[float, int, int]:
     import io
     import json
 
-    from ferops import live
-    from ferops.faces import live_detector
+    from ferops.apps import live
+    from ferops.runtime.faces import live_detector
 
     source = live.open_source(str(video))
     log = io.StringIO()
@@ -57,7 +57,7 @@ def article_cascade():
 
 def both_detect(faces: np.ndarray, n: int) -> list[np.ndarray]:
     """Faces that both loops' detectors find, so both loops classify the same number of faces."""
-    from ferops.faces import live_detector
+    from ferops.runtime.faces import live_detector
 
     ours, theirs, picked = live_detector(), article_cascade(), []
     for face in faces:
@@ -79,7 +79,7 @@ def make_video_frame(face: np.ndarray) -> Path:
 
 
 def article_fps(video: Path, model) -> tuple[float, int, int]:
-    from ferops.labels import EMOTIONS
+    from ferops.core.fer2013 import EMOTIONS
 
     cascade = article_cascade()
     cap = cv2.VideoCapture(str(video))
@@ -112,8 +112,8 @@ def main() -> None:
     import keras
 
     from conftest import real_faces
-    from ferops.classifier import EmotionClassifier
-    from ferops.models import build
+    from ferops.runtime.classifier import EmotionClassifier
+    from ferops.training.architectures import build
 
     if Path(args.model).is_file():
         model = keras.models.load_model(args.model, compile=False)

@@ -26,12 +26,13 @@ sys.path.insert(0, str(REPO / "tests"))
 def register_temp_model(work: Path) -> str:
     import mlflow
 
-    from ferops import export, models
+    from ferops.registry import export
+    from ferops.training import architectures
 
     keras_file = REPO / "models" / "model.keras"
     if not keras_file.is_file():
         keras_file = work / "model.keras"
-        models.build("fer_cnn").save(keras_file)
+        architectures.build("fer_cnn").save(keras_file)
     uri = f"sqlite:///{work / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -78,8 +79,8 @@ def main() -> None:
     import pandas as pd
 
     from conftest import clean_env, mlflow_process
-    from ferops.imaging import encode_png
-    from ferops.tracking import tracking_uri
+    from ferops.runtime.imaging import encode_png
+    from ferops.core.tracking import tracking_uri
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = tracking_uri() if args.model_uri else register_temp_model(Path(tmp))

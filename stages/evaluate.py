@@ -7,14 +7,17 @@ which the export stage ships inside the model: what is reported here is what the
 import keras
 import mlflow
 
-from ferops import calibration, config, evaluate, io, plots, preprocess, stage, tracking
-from ferops.labels import EMOTIONS
+from ferops.core import config, io, stage, tracking
+from ferops.data import split
+from ferops.runtime import calibration
+from ferops.training import evaluate, plots
+from ferops.core.fer2013 import EMOTIONS
 
 
 def run() -> None:
     params = config.load_params()
     cfg = params["evaluate"]
-    arrays = preprocess.load(config.ARRAYS)
+    arrays = split.load(config.ARRAYS)
     model = keras.models.load_model(config.MODEL_FILE)
     val_probs = evaluate.predict_probs(model, arrays["x_val"], tta_flip=cfg["tta_flip"])
     temperature = calibration.fit_temperature(val_probs, arrays["y_val"]) if cfg["calibrate"] else 1.0

@@ -6,7 +6,8 @@ import warnings
 
 import mlflow
 
-from ferops import config, export, io, stage, tracking
+from ferops.core import config, io, stage, tracking
+from ferops.registry import export
 
 
 def run() -> None:

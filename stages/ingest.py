@@ -5,7 +5,8 @@ import time
 
 import mlflow
 
-from ferops import config, ingest, io, preprocess, stage, tracking
+from ferops.core import config, io, stage, tracking
+from ferops.data import ingest, split
 
 
 def run() -> None:
@@ -14,7 +15,7 @@ def run() -> None:
     start = time.perf_counter()
     table, rejects = ingest.ingest(path)
     seconds = time.perf_counter() - start
-    preprocess.save_table(table, config.TABLE)
+    split.save_table(table, config.TABLE)
     with io.atomic_path(config.REJECTS) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["line", "reason"])

@@ -2,14 +2,15 @@
 
 import mlflow
 
-from ferops import config, preprocess, stage, tracking
+from ferops.core import config, stage, tracking
+from ferops.data import split
 
 
 def run() -> None:
     params = config.load_params()
-    table = preprocess.load_table(config.TABLE)
-    arrays = preprocess.split_arrays(table, limit=params["data"]["limit"], seed=params["train"]["seed"])
-    preprocess.save(arrays, config.ARRAYS)
+    table = split.load_table(config.TABLE)
+    arrays = split.split_arrays(table, limit=params["data"]["limit"], seed=params["train"]["seed"])
+    split.save(arrays, config.ARRAYS)
     sizes = {k: len(v) for k, v in arrays.items() if k.startswith("y_")}
     print("preprocess:", ", ".join(f"{k[2:]}={n}" for k, n in sizes.items()), "->", config.ARRAYS)
 

@@ -6,7 +6,9 @@ import time
 
 import mlflow
 
-from ferops import config, evaluate, io, preprocess, stage, tracking, train
+from ferops.core import config, io, stage, tracking
+from ferops.data import split
+from ferops.training import evaluate, train
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -19,7 +21,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 def run() -> None:
     params = config.load_params()
     cfg = params["train"]
-    arrays = preprocess.load(config.ARRAYS)
+    arrays = split.load(config.ARRAYS)
     lineage = tracking.lineage_tags(config.ARRAYS)
     # One backup per (params, data): a resumed run never mixes two configurations.
     key = hashlib.sha256(json.dumps([cfg, lineage["data_sha256"]], sort_keys=True).encode()).hexdigest()[:12]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ferops.labels import SPLITS
+from ferops.core.fer2013 import SPLITS
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_CSV = Path(os.environ.get("FER2013_CSV") or REPO.parent / "shared" / "data" / "fer2013.csv.gz")
@@ -122,7 +122,7 @@ def dvc(dest: Path, *args: str, env: dict | None = None, timeout: float = 900):
 
 def real_faces(n: int, usage: str = "PrivateTest") -> tuple[np.ndarray, np.ndarray]:
     """The first n faces (uint8 48x48) and labels of one split of the real FER-2013 file."""
-    from ferops.ingest import ingest
+    from ferops.data.ingest import ingest
 
     table, _ = ingest(REAL_CSV)
     sel = np.flatnonzero(table.usage == usage)[:n]
@@ -138,12 +138,13 @@ def registered_model(tmp_path_factory):
     import keras
     import mlflow
 
-    from ferops import export, models
+    from ferops.registry import export
+    from ferops.training import architectures
 
     work = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{work / 'mlflow.db'}"
     keras.utils.set_random_seed(0)
-    model = models.build("fer_cnn")
+    model = architectures.build("fer_cnn")
     path = work / "model.keras"
     model.save(path)
     mlflow.set_tracking_uri(uri)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ferops.evaluate import calibration, score
-from ferops.export import gate
-from ferops.labels import EMOTIONS
+from ferops.training.evaluate import calibration, score
+from ferops.registry.export import gate
+from ferops.core.fer2013 import EMOTIONS
 
 
 def test_score_matches_hand_counts():
@@ -38,7 +38,7 @@ def test_gate():
 
 
 def test_temperature_fit_recovers_overconfidence_and_keeps_predictions():
-    from ferops.calibration import apply_temperature, fit_temperature
+    from ferops.runtime.calibration import apply_temperature, fit_temperature
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 7, 4000)
@@ -58,9 +58,9 @@ def test_temperature_fit_recovers_overconfidence_and_keeps_predictions():
 def test_classifier_flip_averaging_and_temperature():
     import keras
 
-    from ferops.calibration import apply_temperature
-    from ferops.classifier import EmotionClassifier
-    from ferops.models import build
+    from ferops.runtime.calibration import apply_temperature
+    from ferops.runtime.classifier import EmotionClassifier
+    from ferops.training.architectures import build
 
     keras.utils.set_random_seed(0)
     model = build("fer_cnn")
@@ -77,13 +77,14 @@ def test_a_model_that_cannot_load_is_never_promoted(tmp_path, monkeypatch):
     import keras
     import mlflow
 
-    from ferops import export, models
+    from ferops.registry import export
+    from ferops.training import architectures
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     path = tmp_path / "model.keras"
-    models.build("fer_cnn").save(path)
+    architectures.build("fer_cnn").save(path)
     broken = tmp_path / "calibration.json"
     broken.write_text('{"temperature": 1.0, "no_such_setting": 1}')
     exp = mlflow.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ferops.faces import crop
-from ferops.imaging import InputError, decode_image, encode_png, face_to_input, image_size, pixel_batch
+from ferops.runtime.faces import crop
+from ferops.runtime.imaging import InputError, decode_image, encode_png, face_to_input, image_size, pixel_batch
 
 
 def test_face_to_input_any_size_and_colour():

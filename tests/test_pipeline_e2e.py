@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import clean_env, dvc, make_pipeline_copy, mlflow_process
-from ferops.imaging import encode_png
+from ferops.runtime.imaging import encode_png
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ferops.cli import app
-from ferops.report import ReportError, read_log, summarise
+from ferops.apps.cli import app
+from ferops.apps.report import ReportError, read_log, summarise
 
 
 def face(label, conf=0.9):

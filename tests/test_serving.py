@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import clean_env, mlflow_process, needs_real_data, real_faces
-from ferops.classifier import EmotionClassifier
-from ferops.imaging import MAX_IMAGE_BYTES, encode_png
-from ferops.labels import EMOTIONS
+from ferops.runtime.classifier import EmotionClassifier
+from ferops.runtime.imaging import MAX_IMAGE_BYTES, encode_png
+from ferops.core.fer2013 import EMOTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def test_real_faces_match_in_process_predictions(server):
 def test_detect_faces_in_a_photo(server):
     url, clf = server
     faces, _ = real_faces(40)
-    from ferops.faces import HaarDetector
+    from ferops.runtime.faces import HaarDetector
 
     detector = HaarDetector()
     for face in faces:

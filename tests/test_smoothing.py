@@ -1,6 +1,6 @@
 import numpy as np
 
-from ferops.smoothing import FaceTracker, iou
+from ferops.apps.smoothing import FaceTracker, iou
 
 
 def test_iou():

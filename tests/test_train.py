@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from ferops import models, train
+from ferops.training import architectures, train
 
 CFG = {
     "arch": "fer_cnn",
@@ -29,13 +29,13 @@ def tiny_arrays(n=32):
 
 
 def test_registry_builds_both_architectures():
-    assert {"fer_cnn", "seed_vgg"} <= set(models.ARCHITECTURES)
+    assert {"fer_cnn", "seed_vgg"} <= set(architectures.ARCHITECTURES)
     for name in ("fer_cnn", "seed_vgg"):
-        m = models.build(name)
+        m = architectures.build(name)
         out = m(np.full((2, 48, 48, 1), 255, np.float32))
         assert out.shape == (2, 7) and np.allclose(np.asarray(out).sum(axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="unknown train.arch 'resnet9000'; registered: fer_cnn, seed_vgg"):
-        models.build("resnet9000")
+        architectures.build("resnet9000")
 
 
 def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
@@ -69,7 +69,7 @@ def test_mixed_bfloat16_keeps_float32_probabilities(tmp_path):
 
 def test_batchnorm_recalibration_uses_clean_statistics():
     keras.utils.set_random_seed(0)
-    model = models.build("fer_cnn")
+    model = architectures.build("fer_cnn")
     images = np.full((64, 48, 48), 200, np.uint8)
     bn = next(layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization))
     train.recalibrate_batchnorm(model, images, batch_size=16)

@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import clean_env, needs_real_data, real_faces
-from ferops import live
-from ferops.classifier import EmotionClassifier
-from ferops.cli import app
-from ferops.faces import HaarDetector, crop, live_detector
-from ferops.labels import EMOTIONS
+from ferops.apps import live
+from ferops.runtime.classifier import EmotionClassifier
+from ferops.apps.cli import app
+from ferops.runtime.faces import HaarDetector, crop, live_detector
+from ferops.core.fer2013 import EMOTIONS
 
 FERROPS = [str(Path(sys.executable).with_name("ferops"))]  # the console script users run
 SPOTS = [(60, 120), (380, 120)]  # top-left corners of 180x180 face placements in 640x480

@@ -12,11 +12,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
-from ferops.imaging import encode_png
-from ferops.labels import IMAGE_SIZE
+from ferops.runtime.imaging import encode_png
+from ferops.core.fer2013 import IMAGE_SIZE
 
-PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
-PACKAGE_DIR = Path(__file__).parent
+# The whole package travels with the model (MLflow code_paths); the pyfunc imports only core and runtime.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PYFUNC_FILE = PACKAGE_DIR / "runtime" / "pyfunc_model.py"
 ALIAS, STAGE = "production", "Production"
 
 # One endpoint takes two input forms (image records and raw pixel tensors), which no single MLflow

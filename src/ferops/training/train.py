@@ -17,10 +17,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ferops.augment import augmenter, random_erase
-from ferops.io import atomic_path, write_json
-from ferops.labels import NUM_CLASSES
-from ferops.models import build
+from ferops.training.augment import augmenter, random_erase
+from ferops.core.io import atomic_path, write_json
+from ferops.core.fer2013 import NUM_CLASSES
+from ferops.training.architectures import build
 
 EpochHook = Callable[[int, dict[str, float]], None]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ferops.faces import Box
+from ferops.runtime.faces import Box
 
 
 def iou(a: Box, b: Box) -> float:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ferops.calibration import apply_temperature
-from ferops.imaging import face_to_input
-from ferops.labels import EMOTIONS, IMAGE_SIZE
+from ferops.runtime.calibration import apply_temperature
+from ferops.runtime.imaging import face_to_input
+from ferops.core.fer2013 import EMOTIONS, IMAGE_SIZE
 
 
 class EmotionClassifier:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferops.ingest import Table
-from ferops.io import atomic_path
-from ferops.labels import NUM_CLASSES, SPLITS
+from ferops.data.ingest import Table
+from ferops.core.io import atomic_path
+from ferops.core.fer2013 import NUM_CLASSES, SPLITS
 
 
 def limit_rows(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:

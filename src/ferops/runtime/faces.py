@@ -7,7 +7,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ferops.imaging import to_gray
+from ferops.runtime.imaging import to_gray
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 

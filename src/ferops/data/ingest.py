@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
 
-from ferops.labels import IMAGE_SIZE, NUM_CLASSES, SPLITS
+from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES, SPLITS
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 REQUIRED = ("emotion", "pixels", "usage")
@@ -208,7 +208,7 @@ def ingest(path: Path) -> tuple[Table, list[Reject]]:
 
 def counts(table: Table) -> dict[str, dict[str, int]]:
     """Rows per Usage x label, plus totals: the shape of FER-2013's published count table."""
-    from ferops.labels import EMOTIONS
+    from ferops.core.fer2013 import EMOTIONS
 
     out: dict[str, dict[str, int]] = {}
     for usage in SPLITS:

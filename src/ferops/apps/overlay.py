@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ferops.labels import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS
 
 # BGR colours per emotion, so a glance at the box tells the label.
 COLOURS = {

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import mlflow
 
-from ferops.config import ARTIFACT_ROOT, DEFAULT_TRACKING_URI, RUN_FILE
-from ferops.io import write_json
+from ferops.core.config import ARTIFACT_ROOT, DEFAULT_TRACKING_URI, RUN_FILE
+from ferops.core.io import write_json
 
 EXPERIMENT = "ferops"
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferops.labels import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS
 
 
 class ReportError(ValueError):
@@ -96,8 +96,8 @@ def summarise(frames: list[Frame]) -> dict:
 
 
 def timeline_png(frames: list[Frame], path: Path) -> None:
-    from ferops.overlay import COLOURS
-    from ferops.plots import plt, save_figure
+    from ferops.apps.overlay import COLOURS
+    from ferops.training.plots import plt, save_figure
 
     fig, (ax, bar) = plt.subplots(2, 1, figsize=(10, 4), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
     for k, name in enumerate(EMOTIONS):
@@ -122,7 +122,7 @@ def write_report(log: Path, out_dir: Path) -> tuple[Path, Path]:
     png = out_dir / f"{log.stem}_timeline.png"
     page = out_dir / f"{log.stem}_report.html"
     timeline_png(frames, png)
-    from ferops.io import write_json, write_text
+    from ferops.core.io import write_json, write_text
 
     write_json(out_dir / f"{log.stem}_summary.json", summary)
     rows = "".join(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from ferops.loading import DEFAULT_MODEL_URI
+from ferops.registry.loading import DEFAULT_MODEL_URI
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Facial emotion recognition on the registered FER-2013 model."
@@ -27,7 +27,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _classifier(model_uri: str):
-    from ferops.loading import ModelNotFound, load_classifier
+    from ferops.registry.loading import ModelNotFound, load_classifier
 
     try:
         return load_classifier(model_uri)
@@ -49,8 +49,8 @@ def webcam(
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
-    from ferops import live
-    from ferops.faces import live_detector
+    from ferops.apps import live
+    from ferops.runtime.faces import live_detector
 
     try:
         src = live.open_source(source)
@@ -116,9 +116,9 @@ def predict(
     """Detect faces in images and classify their emotions."""
     import cv2
 
-    from ferops.faces import HaarDetector, crop
-    from ferops.classifier import describe
-    from ferops.overlay import draw
+    from ferops.runtime.faces import HaarDetector, crop
+    from ferops.runtime.classifier import describe
+    from ferops.apps.overlay import draw
 
     classifier = _classifier(model_uri)
     detector = HaarDetector()
@@ -155,7 +155,7 @@ def report(
     out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
 ) -> None:
     """Summarise a session: time share per emotion, timeline plot, longest stretches, frames without a face."""
-    from ferops.report import ReportError, write_report
+    from ferops.apps.report import ReportError, write_report
 
     try:
         png, page = write_report(log, out or log.parent)
@@ -173,7 +173,7 @@ def serve(
     timeout: int = typer.Option(60, help="request timeout in seconds"),
 ) -> None:
     """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
-    from ferops.tracking import tracking_uri
+    from ferops.core.tracking import tracking_uri
 
     mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     # The server spawns uvicorn by name: this interpreter's bin/ first, even from an unactivated venv.

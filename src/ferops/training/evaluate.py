@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-from ferops.labels import EMOTIONS, NUM_CLASSES
+from ferops.core.fer2013 import EMOTIONS, NUM_CLASSES
 
 
 def predict_probs(model, images: np.ndarray, tta_flip: bool = False, batch: int = 512) -> np.ndarray:
     """Class probabilities for uint8 (N, 48, 48) images, through the same classifier the apps use."""
-    from ferops.classifier import EmotionClassifier
+    from ferops.runtime.classifier import EmotionClassifier
 
     clf = EmotionClassifier(model, tta_flip=tta_flip)
     if len(images) == 0:

@@ -16,10 +16,10 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from ferops.classifier import EmotionClassifier, describe
-from ferops.faces import FaceDetector, crop
-from ferops.overlay import draw
-from ferops.smoothing import FaceTracker
+from ferops.runtime.classifier import EmotionClassifier, describe
+from ferops.runtime.faces import FaceDetector, crop
+from ferops.apps.overlay import draw
+from ferops.apps.smoothing import FaceTracker
 
 
 class SourceError(RuntimeError):

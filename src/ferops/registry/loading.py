@@ -7,8 +7,8 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from ferops.classifier import EmotionClassifier
-from ferops.tracking import tracking_uri
+from ferops.runtime.classifier import EmotionClassifier
+from ferops.core.tracking import tracking_uri
 
 DEFAULT_MODEL_URI = "models:/fer@production"
 

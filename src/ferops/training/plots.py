@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ferops.io import atomic_path  # noqa: E402
-from ferops.labels import EMOTIONS  # noqa: E402
+from ferops.core.io import atomic_path  # noqa: E402
+from ferops.core.fer2013 import EMOTIONS  # noqa: E402
 
 
 def save_figure(fig, path: Path) -> None:

@@ -19,9 +19,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from ferops.classifier import EmotionClassifier, describe
-from ferops.faces import HaarDetector, crop
-from ferops.imaging import InputError, decode_image, face_to_input, pixel_batch
+from ferops.runtime.classifier import EmotionClassifier, describe
+from ferops.runtime.faces import HaarDetector, crop
+from ferops.runtime.imaging import InputError, decode_image, face_to_input, pixel_batch
 
 
 # Type-hint validation would reject one of the two input forms; inputs are checked in _predict.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from ferops.labels import IMAGE_SIZE, NUM_CLASSES
+from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}
 

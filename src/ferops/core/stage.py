@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from ferops.ingest import IngestError
 
 
 def main(fn: Callable[[], None]) -> None:
     try:
         fn()
-    except (IngestError, FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # IngestError and bad params are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

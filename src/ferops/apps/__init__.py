@@ -1,0 +1,1 @@
+"""What people use: the CLI, the live loop, smoothing and tracking, overlays, session reports."""

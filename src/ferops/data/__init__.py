@@ -1,0 +1,1 @@
+"""CSV -> validated table -> arrays: ingest parses and validates, split makes the per-split arrays."""

@@ -1,0 +1,1 @@
+"""Trained model -> registered, promoted `fer` version -> the classifier the apps load."""

@@ -1,0 +1,1 @@
+"""Arrays -> trained model -> metrics: architectures, augmentation, the training loop, evaluation, plots."""

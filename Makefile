@@ -2,9 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# Where FER-2013 is looked for, first match wins; FER2013_CSV overrides.
-FER2013_CSV ?= $(firstword $(wildcard data/raw/fer2013.csv.gz data/raw/fer2013.csv ../shared/data/fer2013.csv.gz))
-RAW := data/raw/fer2013.csv.gz
+# The MLflow UI and the model server run side by side, so they default to different ports.
+UI_PORT ?= 5000
 PORT ?= 5001
 
 .PHONY: install data repro test lint ui serve bench clean
@@ -19,16 +18,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-# DVC tracks data/raw/fer2013.csv.gz; link the CSV found above there (ingest reads .csv or .csv.gz content).
-data:
-	@if [ ! -e $(RAW) ]; then \
-	  if [ -n "$(FER2013_CSV)" ] && [ -f "$(FER2013_CSV)" ]; then \
-	    ln -sf "$(abspath $(FER2013_CSV))" $(RAW) && echo "data: linked $(RAW) -> $(FER2013_CSV)"; \
-	  else \
-	    echo "data: FER-2013 not found. Download fer2013.csv from Kaggle (https://www.kaggle.com/datasets/deadskull7/fer2013)"; \
-	    echo "      and put it at $(RAW) (or data/raw/fer2013.csv), or set FER2013_CSV=/path/to/fer2013.csv[.gz]"; exit 1; \
-	  fi; \
-	fi
+# Put FER-2013 where DVC tracks it (data/raw/fer2013.csv.gz), from FER2013_CSV or a known copy, or say
+# where to download it: the pipeline's `data` stage, run even when DVC thinks it is up to date, so a
+# changed FER2013_CSV is re-linked and DVC sees the new data.
+data: install
+	@$(BIN)/python stages/data.py
 
 repro: install data
 	$(BIN)/dvc repro
@@ -41,7 +35,7 @@ lint: install
 	$(BIN)/actionlint .github/workflows/*.yml
 
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(PORT)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(UI_PORT)
 
 serve: install
 	$(BIN)/ferops serve --port $(PORT)
@@ -51,5 +45,6 @@ bench: install
 	$(BIN)/python benchmarks/live_fps.py
 	$(BIN)/python benchmarks/serve_latency.py
 
+# Only what git ignores (generated), under these paths: tracked metrics and reports and the raw data stay.
 clean:
-	rm -rf data/interim/* data/processed/* models metrics reports mlflow.db mlartifacts
+	git clean -fdqX -- data/interim data/processed models metrics reports dvc_plots mlflow.db mlartifacts mlruns

@@ -6,6 +6,8 @@
 #   MLFLOW_TRACKING_URI the team's tracking server; default: the embedded sqlite:///mlflow.db
 #   FEROPS_PROMOTE      0 = register but never promote (pull requests); default 1 (the export gate decides)
 #   BASE_REF            git ref to compare metrics with; writes reports/pr_comment.md for the PR comment
+#   RECORD_LOCK         1 = commit dvc.lock and the git-tracked metrics when they changed (the default branch),
+#                       so git, DVC and the registry tell the same story; the caller pushes the commit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .venv/bin/dvc ]; then PATH="$PWD/.venv/bin:$PATH"; fi
@@ -14,12 +16,25 @@ if [ -n "${DVC_REMOTE_URL:-}" ]; then
   dvc remote add --local --force --default team "$DVC_REMOTE_URL"
 fi
 
-echo "retrain: pulling data and cached outputs"
-dvc pull --allow-missing
+# Outputs and the run cache come back from the remote: a stage whose deps did not change is restored,
+# not rerun, even in a fresh clone.
+echo "retrain: pulling data, cached outputs and the run cache"
+dvc pull --allow-missing --run-cache
 echo "retrain: reproducing the pipeline"
 dvc repro
-echo "retrain: pushing outputs to the remote"
-dvc push
+echo "retrain: pushing outputs and the run cache to the remote"
+dvc push --run-cache
+
+if [ "${RECORD_LOCK:-0}" = 1 ]; then
+  git add dvc.lock metrics reports/reliability.json
+  if git diff --cached --quiet; then
+    echo "retrain: dvc.lock unchanged, nothing to record"
+  else
+    git -c user.name="${GIT_AUTHOR_NAME:-ferops-retrain}" -c user.email="${GIT_AUTHOR_EMAIL:-retrain@ferops.invalid}" \
+      commit -qm "retrain: record dvc.lock and metrics of the retrained pipeline [skip ci]"
+    echo "retrain: committed dvc.lock ($(git rev-parse --short HEAD))"
+  fi
+fi
 
 if [ -n "${BASE_REF:-}" ]; then
   mkdir -p reports

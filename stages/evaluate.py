@@ -16,6 +16,7 @@ from ferops.core.fer2013 import EMOTIONS
 
 def run() -> None:
     params = config.load_params()
+    tracking.setup()  # an unreachable tracking server fails here, before any work
     cfg = params["evaluate"]
     arrays = split.load(config.ARRAYS)
     model = keras.models.load_model(config.MODEL_FILE)
@@ -41,7 +42,6 @@ def run() -> None:
     plots.confusion_png(result["confusion"], reports / "confusion.png")
     plots.reliability_png(result["reliability"], result["ece"], reports / "reliability.png")
 
-    tracking.setup()
     with mlflow.start_run(run_id=tracking.load_run_id()):
         mlflow.log_metrics({f"test_{k}": metrics[k] for k in ("accuracy", "macro_f1", "ece", "ece_uncalibrated")})
         mlflow.log_metrics({f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()})

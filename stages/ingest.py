@@ -11,6 +11,7 @@ from ferops.data import ingest, split
 
 def run() -> None:
     params = config.load_params()
+    tracking.setup()  # an unreachable tracking server fails here, before any work
     path = config.data_csv(params)
     start = time.perf_counter()
     table, rejects = ingest.ingest(path)
@@ -25,7 +26,6 @@ def run() -> None:
     io.write_json(config.METRICS_DIR / "ingest.json", counts)
     print(f"ingest: {len(table)} valid rows, {len(rejects)} rejected ({config.REJECTS}) in {seconds:.1f}s")
 
-    tracking.setup()
     with mlflow.start_run(run_name="ingest", tags={"stage": "ingest", **tracking.lineage_tags(path)}):
         mlflow.log_param("csv", str(path))
         mlflow.log_metrics({"valid_rows": len(table), "rejected_rows": len(rejects), "ingest_seconds": seconds})

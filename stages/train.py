@@ -6,9 +6,9 @@ import time
 
 import mlflow
 
-from ferops.core import config, io, stage, tracking
+from ferops.core import config, io, lock, stage, tracking
 from ferops.data import split
-from ferops.training import evaluate, train
+from ferops.training import evaluate, machine, train
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -20,15 +20,26 @@ def flat(d: dict, prefix: str = "") -> dict:
 
 def run() -> None:
     params = config.load_params()
-    cfg = params["train"]
+    tracking.setup()  # an unreachable tracking server fails here, before any work
+    cpu = machine.cpu_info()
+    policy, why = machine.precision(params["train"]["mixed_bfloat16"], cpu)
+    print(f"train: {machine.describe(cpu)}; precision {policy} ({why})")
+    # The resolved precision, so a resume on another machine never mixes two policies in one backup.
+    cfg = {**params["train"], "mixed_bfloat16": policy == "mixed_bfloat16"}
     arrays = split.load(config.ARRAYS)
+    train.check_splits(arrays)
     lineage = tracking.lineage_tags(config.ARRAYS)
     # One backup per (params, data): a resumed run never mixes two configurations.
     key = hashlib.sha256(json.dumps([cfg, lineage["data_sha256"]], sort_keys=True).encode()).hexdigest()[:12]
     backup = config.CHECKPOINT_DIR / key
-    run_file = backup / "mlflow_run.json"
+    # A killed `dvc repro` can leave its trainer running: a second one must not share its checkpoint.
+    with lock.exclusive(config.CHECKPOINT_DIR / f"{key}.lock", f"checkpoint folder {backup}"):
+        fit_and_log(params, cfg, arrays, lineage, backup, cpu, policy)
+        train.finish(backup)
 
-    tracking.setup()
+
+def fit_and_log(params, cfg, arrays, lineage, backup, cpu, policy) -> None:
+    run_file = backup / "mlflow_run.json"
     resumed = run_file.exists()
     run_id = tracking.load_run_id(run_file) if resumed else None
     with mlflow.start_run(
@@ -39,7 +50,9 @@ def run() -> None:
         if not resumed:
             backup.mkdir(parents=True, exist_ok=True)
             tracking.save_run_id(active.info.run_id, run_file)
-            mlflow.log_params(flat(cfg) | {"data.limit": params["data"]["limit"]})
+            mlflow.log_params(flat(params["train"]) | {"data.limit": params["data"]["limit"], "precision": policy})
+            mlflow.log_params({"cpu_model": cpu["cpu_model"]})
+            mlflow.set_tags({f"cpu.{flag}": str(cpu[flag]).lower() for flag in machine.FLAGS})
             mlflow.log_params({f"rows_{k[2:]}": len(v) for k, v in arrays.items() if k.startswith("y_")})
         else:
             print(f"train: resuming MLflow run {run_id} from {backup}")
@@ -78,7 +91,6 @@ def run() -> None:
                 )
             )
         tracking.save_run_id(active.info.run_id)
-    train.finish(backup)
     print(
         f"train: val_accuracy {val_accuracy:.4f} (best epoch {summary['best_epoch']}: "
         f"{best['val_accuracy']:.4f} before BatchNorm recalibration) -> {config.MODEL_FILE}"

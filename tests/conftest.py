@@ -81,12 +81,9 @@ def wait_http(url: str, proc, timeout: float = 120.0) -> None:
 def clean_env(**extra: str) -> dict:
     """The environment for subprocesses: no tracking/data overrides, and this interpreter's bin/ first
     on PATH, so `dvc`, `mlflow` and the servers they spawn come from the same (unactivated) venv."""
-    import sys
+    from ferops.core import venv
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(extra)
-    return env
+    return venv.env({k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}, **extra)
 
 
 def make_pipeline_copy(dest: Path, csv_rows: list[str] | None = None, **train_overrides) -> Path:
@@ -164,14 +161,13 @@ def registered_model(tmp_path_factory):
 @contextmanager
 def mlflow_process(*args: str, health: str, env: dict, cwd: Path | None = None, timeout: float = 180):
     """Run `mlflow ARGS --host 127.0.0.1 --port P` for the block; yields its URL once `health` answers."""
-    import shutil
     import subprocess
-    import sys
+
+    from ferops.core import venv
 
     port = free_port()
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     proc = subprocess.Popen(
-        [mlflow_bin, *args, "--host", "127.0.0.1", "--port", str(port)],
+        [venv.executable("mlflow"), *args, "--host", "127.0.0.1", "--port", str(port)],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -3,13 +3,12 @@
 import json
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pytest
 
 from conftest import REPO, clean_env, dvc, make_pipeline_copy, synthetic_rows, write_csv
+from ferops.core import venv
 
 pytestmark = pytest.mark.slow
 GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
@@ -76,7 +75,7 @@ def test_pull_request_runs_never_promote(tmp_path):
 
 
 def test_workflows_pass_actionlint():
-    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    actionlint = venv.executable("actionlint")
     files = sorted(str(p) for p in (REPO / ".github" / "workflows").glob("*.yml"))
     assert len(files) == 2
     result = subprocess.run([actionlint, *files], capture_output=True, text=True)

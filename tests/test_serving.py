@@ -17,6 +17,7 @@ import pytest
 from conftest import clean_env, mlflow_process, needs_real_data, real_faces
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.runtime.imaging import MAX_IMAGE_BYTES, encode_png
+from ferops.core import venv
 from ferops.core.fer2013 import EMOTIONS
 
 pytestmark = pytest.mark.slow
@@ -166,7 +167,7 @@ def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
 
     uri, _, work = registered_model
     port = free_port()
-    ferops = str(Path(sys.executable).with_name("ferops"))
+    ferops = venv.executable("ferops")
     proc = subprocess.Popen(
         [ferops, "serve", "--port", str(port)],
         cwd=work,

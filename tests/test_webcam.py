@@ -3,7 +3,6 @@ and frames with no face. Every error path gives a one-line message and a non-zer
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -13,12 +12,13 @@ from typer.testing import CliRunner
 
 from conftest import clean_env, needs_real_data, real_faces
 from ferops.apps import live
+from ferops.core import venv
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.apps.cli import app
 from ferops.runtime.faces import HaarDetector, crop, live_detector
 from ferops.core.fer2013 import EMOTIONS
 
-FERROPS = [str(Path(sys.executable).with_name("ferops"))]  # the console script users run
+FERROPS = [venv.executable("ferops")]  # the console script users run
 SPOTS = [(60, 120), (380, 120)]  # top-left corners of 180x180 face placements in 640x480
 
 
@@ -176,13 +176,13 @@ def test_error_stream_cannot_open(cli_env):
     )
 
 
-def test_error_model_uri_does_not_resolve_lists_registered(cli_env, tmp_path):
+def test_error_model_uri_does_not_resolve_lists_registered(cli_env, tmp_path, registered_model):
     video = write_video(tmp_path / "v.mp4", [np.zeros((480, 640, 3), np.uint8)] * 2)
     result = cli_env.invoke(
         app, ["webcam", "--model-uri", "models:/nope@production", "--source", str(video), "--headless"]
     )
     one_line_error(result, "does not resolve")
-    assert "registered models: fer (versions 1; @production=1)" in result.output
+    assert f"registered models in {registered_model[0]}: fer (versions 1; @production=1)" in result.output
 
 
 def test_cli_errors_exit_nonzero_without_traceback_as_a_process(tmp_path, registered_model):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -173,14 +170,16 @@ def serve(
     timeout: int = typer.Option(60, help="request timeout in seconds"),
 ) -> None:
     """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
-    from ferops.core.tracking import tracking_uri
+    from ferops.core import tracking, venv
 
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    # The server spawns uvicorn by name: this interpreter's bin/ first, even from an unactivated venv.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(), "PATH": path}
+    try:
+        uri = tracking.use_store(create=False)
+    except tracking.StoreError as e:
+        fail(str(e))
+    # The server spawns uvicorn by name: venv.env puts this interpreter's bin/ first on its PATH.
+    env = venv.env(MLFLOW_TRACKING_URI=uri)
     cmd = [
-        mlflow_bin,
+        venv.executable("mlflow"),
         "models",
         "serve",
         "-m",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 
@@ -14,17 +16,69 @@ from ferops.core.config import ARTIFACT_ROOT, DEFAULT_TRACKING_URI, RUN_FILE
 from ferops.core.io import write_json
 
 EXPERIMENT = "ferops"
+CONNECT_TIMEOUT_S = 3.0
+# The project this package was installed from (editable install): where its own store lives.
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class StoreError(ValueError):
+    """The tracking store cannot be used: unreachable server, or no store where one is read."""
 
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def setup(experiment: str = EXPERIMENT) -> str:
-    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+def _check_server(uri: str) -> None:
+    # MLflow's client retries an unreachable server for minutes, then prints pages of tracebacks:
+    # one TCP connect with a short timeout answers the same question in seconds.
+    url = urlparse(uri)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        reason = e.strerror or e.__class__.__name__
+        raise StoreError(
+            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) is unreachable ({reason}); start it, "
+            f"or unset MLFLOW_TRACKING_URI to use the embedded {DEFAULT_TRACKING_URI}"
+        ) from None
+
+
+def _check_sqlite(uri: str) -> None:
+    path = Path(uri.removeprefix("sqlite:///"))
+    if path.is_file():
+        return
+    hint = ""
+    project_db = PROJECT_ROOT / "mlflow.db"
+    if (PROJECT_ROOT / "dvc.yaml").is_file() and project_db.is_file() and project_db.resolve() != path.resolve():
+        hint = f" The project's store is {project_db}: run from {PROJECT_ROOT}, or"
+    else:
+        hint = " Run from the project folder (where `make repro` wrote mlflow.db), or"
+    raise StoreError(
+        f"no MLflow store at {path.resolve()} (tracking URI {uri}, relative to the current folder).{hint} "
+        f"set MLFLOW_TRACKING_URI=sqlite:////absolute/path/to/mlflow.db"
+    )
+
+
+def use_store(create: bool = True) -> str:
+    """The one MLflow store set-up: point tracking and registry at it, failing fast with one clear message.
+
+    create=False (the apps, which only read): a missing SQLite file is an error, never a new empty store.
+    """
     uri = tracking_uri()
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        _check_server(uri)
+    elif scheme == "sqlite" and not create:
+        _check_sqlite(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return uri
+
+
+def setup(experiment: str = EXPERIMENT) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+    uri = use_store(create=True)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
         # With the embedded store, artifacts go to a local folder beside mlflow.db; a real

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
 
+from ferops.data import source
 from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES, SPLITS
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -45,11 +46,7 @@ class Reject:
 def read_bytes(path: Path) -> bytes:
     path = Path(path)
     if not path.is_file():
-        raise IngestError(
-            f"FER-2013 CSV not found at {path}: download fer2013.csv from Kaggle "
-            "(https://www.kaggle.com/datasets/msambare/fer2013 or the original challenge page) "
-            "and put it there, or point FER2013_CSV at it"
-        )
+        raise IngestError(f"FER-2013 CSV not found at {path}: {source.how_to_get(path)}")
     raw = path.read_bytes()
     return igzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 

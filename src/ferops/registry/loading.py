@@ -8,7 +8,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from ferops.runtime.classifier import EmotionClassifier
-from ferops.core.tracking import tracking_uri
+from ferops.core.tracking import StoreError, tracking_uri, use_store
 
 DEFAULT_MODEL_URI = "models:/fer@production"
 
@@ -27,7 +27,8 @@ def registered_summary() -> str:
             parts.append(
                 f"{rm.name} (versions {', '.join(map(str, versions)) or 'none'}{'; ' + aliases if aliases else ''})"
             )
-        return "registered models: " + ("; ".join(parts) if parts else "none (run `dvc repro` first)")
+        listing = "; ".join(parts) if parts else "none (run `make repro` first)"
+        return f"registered models in {tracking_uri()}: {listing}"
     except Exception as e:  # the listing is a hint; never hide the real error behind it
         return f"could not list registered models ({e.__class__.__name__})"
 
@@ -39,8 +40,10 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
         if not path.is_file():
             raise ModelNotFound(f"model file {model_uri} does not exist")
         return EmotionClassifier.from_keras_file(path)
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    try:
+        use_store(create=False)
+    except StoreError as e:
+        raise ModelNotFound(f"model URI {model_uri!r}: {e}") from None
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as e:

@@ -11,12 +11,16 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from ferops.core import config
 from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}
 
 
 def register(name: str):
+    if name not in config.ARCHITECTURES:  # params validation must know every name train.arch may take
+        raise ValueError(f"architecture {name!r} is not listed in ferops.core.config.ARCHITECTURES")
+
     def add(fn: Callable[[], keras.Model]) -> Callable[[], keras.Model]:
         ARCHITECTURES[name] = fn
         return fn

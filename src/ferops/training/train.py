@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ferops.training import machine
 from ferops.training.augment import augmenter, random_erase
 from ferops.core.io import atomic_path, write_json
 from ferops.core.fer2013 import NUM_CLASSES
@@ -29,6 +30,21 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
     counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
     weights = len(labels) / (NUM_CLASSES * np.maximum(counts, 1))
     return {c: float(w) for c, w in enumerate(weights)}
+
+
+def check_splits(arrays: dict[str, np.ndarray]) -> None:
+    """Refuse up front what would otherwise fail after a whole epoch (no validation score to select on)."""
+    for split, usage, role in (("train", "Training", "to train on"), ("val", "PublicTest", "to select on")):
+        if len(arrays[f"y_{split}"]) == 0:
+            raise ValueError(
+                f"no {usage} rows {role}: training fits on Training and selects its best epoch and stops early on "
+                f"PublicTest (validation); the CSV needs rows with Usage {usage}"
+            )
+
+
+def precision_policy(cfg: dict) -> str:
+    """train.mixed_bfloat16 (auto, true, false) -> the Keras dtype policy for this machine."""
+    return machine.precision(cfg.get("mixed_bfloat16", False), machine.cpu_info())[0]
 
 
 def datasets(arrays: dict[str, np.ndarray], cfg: dict) -> tuple[tf.data.Dataset, tf.data.Dataset]:
@@ -52,7 +68,7 @@ def datasets(arrays: dict[str, np.ndarray], cfg: dict) -> tuple[tf.data.Dataset,
 
 
 def compile_model(cfg: dict, steps_per_epoch: int) -> keras.Model:
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if cfg.get("mixed_bfloat16") else "float32")
+    keras.mixed_precision.set_global_policy(precision_policy(cfg))
     model = build(cfg["arch"])
     total = max(1, cfg["epochs"] * steps_per_epoch)
     warmup = min(total - 1, cfg.get("warmup_epochs", 0) * steps_per_epoch)
@@ -85,6 +101,43 @@ class _KeepBest(keras.callbacks.Callback):
             write_json(self.state_path, {"val_accuracy": self.best, "epoch": epoch})
         if self.hook:
             self.hook(epoch, logs)
+
+
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on validation accuracy whose patience counter and best score survive a resume.
+
+    Keras's own restarts both at every fit(), so a run interrupted every few epochs would never stop
+    early. Here they are rebuilt at the first epoch by replaying the finished epochs' history.
+    """
+
+    def __init__(self, history_file: Path, patience: int):
+        super().__init__("val_accuracy", patience=patience, mode="max")
+        self.history_file = history_file
+        self._replayed = False
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._replayed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._replayed:
+            return
+        self._replayed = True
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        for _, score in sorted(_finished_epochs(self.history_file, before=epoch).items()):
+            self.wait += 1
+            if self._is_improvement(score, self.best):
+                self.best, self.wait = score, 0
+
+
+def _finished_epochs(history_file: Path, before: int) -> dict[int, float]:
+    """Validation accuracy per epoch < `before` from the CSV log (a redone epoch's last row wins)."""
+    if not history_file.exists():
+        return {}
+    with open(history_file) as f:
+        rows = {int(float(r["epoch"])): float(r["val_accuracy"]) for r in csv.DictReader(f)}
+    return {e: v for e, v in rows.items() if e < before}
 
 
 def recalibrate_batchnorm(
@@ -125,6 +178,7 @@ def fit(
     verbose: int | str = "auto",
 ) -> tuple[keras.Model, list[dict[str, float]]]:
     """Train (or resume) and return the best-on-validation model and the per-epoch history."""
+    check_splits(arrays)
     keras.utils.set_random_seed(cfg["seed"])
     backup_dir.mkdir(parents=True, exist_ok=True)
     train_ds, val_ds = datasets(arrays, cfg)
@@ -135,7 +189,7 @@ def fit(
     callbacks = [
         _KeepBest(backup_dir, on_epoch),
         keras.callbacks.CSVLogger(str(history_file), append=True),
-        keras.callbacks.EarlyStopping("val_accuracy", patience=cfg["patience"], mode="max"),
+        _ResumableEarlyStopping(history_file, cfg["patience"]),
         keras.callbacks.BackupAndRestore(str(backup_dir / "keras"), delete_checkpoint=False),
     ]
     model.fit(

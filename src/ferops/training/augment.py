@@ -17,7 +17,8 @@ def augmenter(cfg: dict, seed: int) -> keras.Sequential:
         steps.append(layers.RandomTranslation(cfg["shift"], cfg["shift"], fill_mode="reflect", seed=seed))
     if cfg.get("zoom"):
         steps.append(layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=seed))
-    return keras.Sequential(steps, name="augment")
+    # Identity: with every augmentation off, an empty Sequential cannot be built.
+    return keras.Sequential(steps or [layers.Identity()], name="augment")
 
 
 def random_erase(images: tf.Tensor, prob: float, seed: int) -> tf.Tensor:

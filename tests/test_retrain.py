@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
 
 
-def test_retrain_script_pull_repro_push_and_data_change(tmp_path):
+def test_retrain_script_pull_repro_push_a_noop_and_a_data_change(tmp_path):
     remote, registry = tmp_path / "remote", f"sqlite:///{tmp_path / 'team.db'}"
     origin = tmp_path / "origin"
     origin.mkdir()
@@ -22,7 +22,8 @@ def test_retrain_script_pull_repro_push_and_data_change(tmp_path):
     (origin / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "retrain.sh", origin / "scripts" / "retrain.sh")
     env = clean_env(MLFLOW_TRACKING_URI=registry)
-    assert dvc(origin, "add", "data/raw/fer2013.csv").returncode == 0
+    # Team set-up: the data is the `data` stage's output; record it and push it like any output.
+    assert dvc(origin, "repro", "data").returncode == 0
     assert dvc(origin, "remote", "add", "-d", "--local", "team", str(remote)).returncode == 0
     assert dvc(origin, "push").returncode == 0
     subprocess.run([*GIT, "add", "-A"], cwd=origin, check=True)
@@ -33,36 +34,57 @@ def test_retrain_script_pull_repro_push_and_data_change(tmp_path):
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
     assert not (clone / "data" / "raw" / "fer2013.csv").exists(), "data comes from the remote, not git"
 
-    def run():
+    def run(repo, **extra):
         return subprocess.run(
             ["bash", "scripts/retrain.sh"],
-            cwd=clone,
+            cwd=repo,
             capture_output=True,
             text=True,
-            env={**env, "DVC_REMOTE_URL": str(remote), "BASE_REF": "HEAD"},
+            env={**env, "DVC_REMOTE_URL": str(remote), "BASE_REF": "HEAD", **extra},
             timeout=900,
         )
 
-    first = run()
+    def versions():
+        mlflow.set_tracking_uri(registry)
+        mlflow.set_registry_uri(registry)
+        return sorted(int(v.version) for v in mlflow.MlflowClient().search_model_versions("name='fer'"))
+
+    # The default branch's run (RECORD_LOCK=1) commits the new dvc.lock.
+    first = run(clone, RECORD_LOCK="1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "Running stage 'train'" in first.stdout
     assert (clone / "data" / "raw" / "fer2013.csv").exists(), "pulled"
     assert len({p.name for p in remote.rglob("*") if p.is_file()} - pushed) >= 2, "outputs pushed to the remote"
     comment = (clone / "reports" / "pr_comment.md").read_text()
     assert "accuracy" in comment and "confusion.png" in comment
+    assert "retrain: committed dvc.lock" in first.stdout
+    log = subprocess.run(["git", "log", "-1", "--name-only", "--format=%s"], cwd=clone, capture_output=True, text=True)
+    assert log.stdout.startswith("retrain: record dvc.lock") and "dvc.lock" in log.stdout.splitlines()
+    assert versions() == [1]
+
+    # A fresh clone of that commit, nothing changed: every output comes back from the remote, nothing reruns.
+    again = tmp_path / "again"
+    subprocess.run(["git", "clone", "-q", str(clone), str(again)], check=True)
+    assert not (again / "models" / "export.json").exists()
+    noop = run(again, RECORD_LOCK="1")
+    assert noop.returncode == 0, noop.stdout[-3000:] + noop.stderr[-3000:]
+    assert "Running stage" not in noop.stdout, noop.stdout
+    assert "dvc.lock unchanged" in noop.stdout
+    assert json.loads((again / "models" / "export.json").read_text())["version"] == "1", "restored from the remote"
+    assert versions() == [1], "nothing registered twice"
 
     # A changed dataset makes the pipeline stale, and a retrain registers a new version.
-    write_csv(clone / "data" / "raw" / "fer2013.csv", synthetic_rows(per_class=4, seed=7))
-    assert dvc(clone, "add", "data/raw/fer2013.csv").returncode == 0
-    status = dvc(clone, "status", env=env)
+    write_csv(again / "data" / "raw" / "fer2013.csv", synthetic_rows(per_class=4, seed=7))
+    status = dvc(again, "status", env=env)
     assert "ingest" in status.stdout and "changed deps" in status.stdout, status.stdout
-    second = run()
+    # Recorded (as a data change is committed) before the retrain, whose `dvc pull` never overwrites
+    # a data file that differs from dvc.lock.
+    assert dvc(again, "repro", "data", env=env).returncode == 0
+    second = run(again)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "Running stage 'train'" in second.stdout
-    mlflow.set_tracking_uri(registry)
-    mlflow.set_registry_uri(registry)
-    versions = sorted(int(v.version) for v in mlflow.MlflowClient().search_model_versions("name='fer'"))
-    assert versions == [1, 2]
-    assert json.loads((clone / "models" / "export.json").read_text())["version"] == "2"
+    assert versions() == [1, 2]
+    assert json.loads((again / "models" / "export.json").read_text())["version"] == "2"
 
 
 def test_pull_request_runs_never_promote(tmp_path):

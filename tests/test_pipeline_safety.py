@@ -41,6 +41,10 @@ def test_code_a_stage_runs_is_its_dependency_and_app_code_is_not(tmp_path):
     with open(repo / "src" / "ferops" / "apps" / "cli.py", "a") as f:
         f.write("# an edit to the CLI only\n")
     assert "up to date" in status(repo), "the apps are no stage's dependency"
+    bytecode = repo / "src" / "ferops" / "training" / "__pycache__" / "train.cpython-311.pyc"
+    bytecode.parent.mkdir()
+    bytecode.write_bytes(b"written by importing the code, as every stage run does")
+    assert "up to date" in status(repo), "bytecode is not code (.dvcignore)"
 
     with open(repo / "src" / "ferops" / "core" / "fer2013.py", "a") as f:
         f.write("# an edit to the module holding the emotion labels\n")

@@ -40,10 +40,11 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
         if not path.is_file():
             raise ModelNotFound(f"model file {model_uri} does not exist")
         return EmotionClassifier.from_keras_file(path)
-    try:
-        use_store(create=False)
-    except StoreError as e:
-        raise ModelNotFound(f"model URI {model_uri!r}: {e}") from None
+    if model_uri.startswith(("models:", "runs:")):  # a model folder needs no store
+        try:
+            use_store(create=False)
+        except StoreError as e:
+            raise ModelNotFound(f"model URI {model_uri!r}: {e}") from None
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as e:

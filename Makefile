@@ -41,7 +41,7 @@ lint: install
 	$(BIN)/actionlint .github/workflows/*.yml
 
 ui: install
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(PORT)
+	$(BIN)/ferops ui --port $(PORT)
 
 serve: install
 	$(BIN)/ferops serve --port $(PORT)

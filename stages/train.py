@@ -8,7 +8,7 @@ import mlflow
 
 from ferops.core import config, io, stage, tracking
 from ferops.data import split
-from ferops.training import evaluate, train
+from ferops.training import dataset, evaluate, train
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -33,7 +33,7 @@ def run() -> None:
     run_id = tracking.load_run_id(run_file) if resumed else None
     with mlflow.start_run(
         run_id=run_id,
-        run_name=None if resumed else f"train-{cfg['arch']}",
+        run_name=None if resumed else train.run_name(cfg),
         tags=None if resumed else {"stage": "train", **lineage},
     ) as active:
         if not resumed:
@@ -41,6 +41,8 @@ def run() -> None:
             tracking.save_run_id(active.info.run_id, run_file)
             mlflow.log_params(flat(cfg) | {"data.limit": params["data"]["limit"]})
             mlflow.log_params({f"rows_{k[2:]}": len(v) for k, v in arrays.items() if k.startswith("y_")})
+            fer = dataset.fer2013(config.ARRAYS, lineage["data_sha256"], arrays)
+            mlflow.log_input(fer, context="training")
         else:
             print(f"train: resuming MLflow run {run_id} from {backup}")
         start = time.perf_counter()

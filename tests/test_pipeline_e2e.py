@@ -43,9 +43,8 @@ def test_dvc_repro_embedded_store(tmp_path):
     for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
         assert f"Running stage '{stage}'" in result.stdout
     metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    assert {"val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "test_ece_uncalibrated", "temperature"} <= set(
-        metrics
-    )
+    wanted = {"val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "test_ece_uncalibrated", "temperature"}
+    assert wanted <= set(metrics)
     assert all(isinstance(v, int | float) for v in metrics.values()), "flat numbers for dvc metrics show"
     assert json.loads((repo / "models" / "calibration.json").read_text())["temperature"] == metrics["temperature"]
     decision = json.loads((repo / "models" / "export.json").read_text())

@@ -51,34 +51,58 @@ RACER = textwrap.dedent(
     import mlflow
     from ferops.registry import export
     warnings.simplefilter("ignore")
-    uri, version, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    from pathlib import Path
+    uri, version, folder, offset, stage_delay = sys.argv[1], sys.argv[2], Path(sys.argv[3]), *map(float, sys.argv[4:])
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = mlflow.MlflowClient()
     client.search_registered_models()  # connect and migrate before the start line
-    time.sleep(max(0.0, start - time.time()))
-    for _ in range(15):
-        export.promote(client, version)
+    transition = client.transition_model_version_stage
+
+    def slow_transition(*args, **kwargs):  # a slow registry between the alias write and the stage write
+        time.sleep(stage_delay)
+        return transition(*args, **kwargs)
+
+    client.transition_model_version_stage = slow_transition
+    (folder / f"ready{version}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.05)
+    time.sleep(max(0.0, float((folder / "go").read_text()) + offset - time.time()))
+    print(export.promote(client, version))
     """
 )
 
 
-def test_two_processes_promoting_at_once_agree(store):
-    """Each process promotes its own version 15 times, both starting at the same instant; whoever wins,
-    @production and stage Production must name the same single version (before the fix: 3 in 20 disagreed)."""
+def test_two_processes_promoting_at_once_agree(store, tmp_path):
+    """Process 1 sets the alias first but is slow to set the stage; process 2 promotes in between.
+
+    Without the re-check, 1's late stage write leaves @production on 2 and stage Production on 1
+    (the webcam and the server would run different models). With it, both end on the alias's version.
+    """
     import time
 
     uri, client = store
-    start = time.time() + 8  # both processes are past their imports by then
+    racers = [("1", 0.0, 3.0), ("2", 1.0, 0.0)]  # version, start offset (s), delay before each stage write (s)
     procs = [
-        subprocess.Popen([sys.executable, "-c", RACER, uri, v, str(start)], stderr=subprocess.PIPE, text=True)
-        for v in ("1", "2")
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, uri, v, str(tmp_path), str(t), str(delay)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for v, t, delay in racers
     ]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{v}").exists() for v, _, _ in racers):  # both past their imports
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a racer did not start"
+        time.sleep(0.1)
+    (tmp_path / "go").write_text(str(time.time() + 0.5))
+    outputs = []
     for p in procs:
-        _, err = p.communicate(timeout=180)
-        assert p.returncode == 0, err[-2000:]
-    winner = alias(client)
-    assert winner in {"1", "2"} and staged(client) == {winner}
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err.decode()[-2000:]
+        outputs.append(out.decode().strip())
+    assert alias(client) == "2" and staged(client) == {"2"}
+    assert outputs == ["2", "2"], "each promotion reports the version production ended on"
 
 
 @pytest.mark.slow  # three models logged: about a minute on a busy 2-core machine

@@ -82,3 +82,26 @@ def test_bare_keras_file_answers_like_the_registered_model(tmp_path):
     assert (registered.tta_flip, registered.temperature) == (bare.tta_flip, bare.temperature) == (True, 1.7)
     assert np.allclose(registered.probs(pixels), bare.probs(pixels), atol=1e-6)
     keras.backend.clear_session()
+
+
+def test_ferops_ui_prints_the_runs_link_and_starts_mlflow_ui_on_the_store(tmp_path, monkeypatch):
+    import subprocess
+
+    import mlflow
+    from typer.testing import CliRunner
+
+    from ferops.apps.cli import app
+    from ferops.core import tracking
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    started = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: started.append(cmd) or 0)
+    result = CliRunner().invoke(app, ["ui", "--port", "5123"])
+    assert result.exit_code == 0, result.output
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    link = f"http://127.0.0.1:5123/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert f"ferops runs: {link}" in result.output
+    assert experiment.tags[tracking.KIND_TAG] == "custom_model_development"
+    (cmd,) = started
+    assert cmd[1:] == ["ui", "--backend-store-uri", "sqlite:///mlflow.db", "--host", "127.0.0.1", "--port", "5123"]

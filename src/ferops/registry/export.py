@@ -192,7 +192,10 @@ def register_and_promote(
         MODEL_NAME, version, description=version_description(metrics, tags, params or {}, reason)
     )
     if promoted:
-        promote(client, version)
+        winner = promote(client, version)
+        if winner != version:  # another export promoted after this one: both pointers name its version
+            reason += f"; a concurrent promotion then made version {winner} production"
+            client.set_model_version_tag(MODEL_NAME, version, "gate_reason", reason)
     decision = Decision(
         MODEL_NAME,
         version,

@@ -1,6 +1,6 @@
 """Live pipeline speed: `ferops webcam --headless` vs the seed article's loop, same videos, one run.
 
-    .venv/bin/python benchmarks/live_fps.py [--model models/model.keras] [--frames 150]
+    .venv/bin/python benchmarks/live_fps.py [--model-uri models:/fer@production] [--frames 150]
 
 Videos: 640x480, real FER-2013 faces upscaled onto a plain background, one face and four faces.
 ferops: decode, Haar detection (at 320 px width), one batched direct model call for all faces,
@@ -105,23 +105,25 @@ def article_fps(video: Path, model) -> tuple[float, int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default=str(REPO / "models" / "model.keras"))
+    parser.add_argument("--model-uri", default=None, help="default: models:/fer@production")
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
     require_real_csv()
-    import keras
-
     from conftest import real_faces
+    from ferops.registry.loading import ModelNotFound, load_classifier
+    from ferops.registry.names import PRODUCTION_URI
     from ferops.runtime.classifier import EmotionClassifier
     from ferops.training.architectures import build
 
-    if Path(args.model).is_file():
-        model = keras.models.load_model(args.model, compile=False)
-        print(f"model: {args.model}")
-    else:
-        model = build("fer_cnn")  # same architecture and cost; weights do not change the timing
-        print("model: untrained fer_cnn (no models/model.keras yet)")
-    classifier = EmotionClassifier(model)
+    try:
+        classifier = load_classifier(args.model_uri or PRODUCTION_URI)  # the apps' loader: TTA + temperature
+        print(f"model: {args.model_uri or PRODUCTION_URI}")
+    except ModelNotFound as e:
+        if args.model_uri:
+            sys.exit(f"error: {e}")
+        classifier = EmotionClassifier(build("fer_cnn"))  # same architecture and cost; weights do not change timing
+        print(f"model: untrained fer_cnn ({PRODUCTION_URI} not registered yet)")
+    model = classifier.model
     faces = both_detect(real_faces(300)[0], 4)
     with tempfile.TemporaryDirectory() as tmp:
         for n in (1, 4):

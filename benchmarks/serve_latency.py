@@ -1,7 +1,7 @@
 """REST serving speed: requests/s and p50/p99 latency of `mlflow models serve` at concurrency 1, 4 and 16
 for single-face requests, and the in-process pyfunc throughput on the same request, in one run.
 
-    .venv/bin/python benchmarks/serve_latency.py [--model-uri models:/fer/Production] [--requests 300]
+    .venv/bin/python benchmarks/serve_latency.py [--model-uri models:/fer@production] [--requests 300]
 
 Without --model-uri it registers models/model.keras (or an untrained fer_cnn: same cost) in a temp store.
 Target: p50 under 20 ms at concurrency 1.
@@ -38,7 +38,7 @@ def register_temp_model(work: Path) -> str:
     mlflow.set_registry_uri(uri)
     exp = mlflow.create_experiment("bench", artifact_location=(work / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=exp):
-        export.register_and_promote(keras_file, 1.0, {"model_name": "fer", "min_accuracy": 0, "tolerance": 0}, {})
+        export.register_and_promote(keras_file, {"val_accuracy": 1.0}, {"min_accuracy": 0, "tolerance": 0}, {})
     return uri
 
 
@@ -81,17 +81,18 @@ def main() -> None:
     from conftest import clean_env, mlflow_process
     from ferops.runtime.imaging import encode_png
     from ferops.core.tracking import tracking_uri
+    from ferops.registry.names import PRODUCTION_URI
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = tracking_uri() if args.model_uri else register_temp_model(Path(tmp))
-        model_uri = args.model_uri or "models:/fer/Production"
+        model_uri = args.model_uri or PRODUCTION_URI
         face = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
         image = encode_png(face)
         body = json.dumps({"dataframe_records": [{"image": image}]}).encode()
 
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        pyfunc = mlflow.pyfunc.load_model(model_uri)
+        pyfunc = mlflow.pyfunc.load_model(model_uri)  # the pyfunc itself: what the server runs
         frame = pd.DataFrame({"image": [image]})
         for _ in range(20):
             pyfunc.predict(frame)

@@ -1,7 +1,9 @@
-"""DVC stage evaluate: calibrate on PublicTest, score on PrivateTest, in the training's MLflow run.
+"""DVC stage evaluate: calibrate and score on PublicTest, score on PrivateTest, in the training's MLflow run.
 
 The temperature is fitted on validation (PublicTest) and written to models/calibration.json,
 which the export stage ships inside the model: what is reported here is what the apps serve.
+Validation figures (val_*) are what the promotion gate compares; PrivateTest (test_*) is reported only.
+metrics/evaluate.json holds flat numbers, so `dvc metrics show/diff` prints one column per figure.
 """
 
 import keras
@@ -22,15 +24,18 @@ def run() -> None:
     model = keras.models.load_model(config.MODEL_FILE)
     val_probs = evaluate.predict_probs(model, arrays["x_val"], tta_flip=cfg["tta_flip"])
     temperature = calibration.fit_temperature(val_probs, arrays["y_val"]) if cfg["calibrate"] else 1.0
+    # As served: flip TTA (above) and the temperature, exactly what EmotionClassifier in the pyfunc does.
+    val = evaluate.score(arrays["y_val"], calibration.apply_temperature(val_probs, temperature), cfg["ece_bins"])
     raw = evaluate.predict_probs(model, arrays["x_test"], tta_flip=cfg["tta_flip"])
     probs = calibration.apply_temperature(raw, temperature)
     result = evaluate.score(arrays["y_test"], probs, bins=cfg["ece_bins"])
     ece_uncalibrated = evaluate.calibration(arrays["y_test"], raw, cfg["ece_bins"])[0]
 
     reports = config.REPORTS_DIR
-    metrics = {k: result[k] for k in ("accuracy", "macro_f1", "ece")}
-    metrics |= {"ece_uncalibrated": ece_uncalibrated, "temperature": temperature, "test_rows": len(probs)}
-    metrics["per_class"] = result["per_class"]
+    metrics = {f"val_{k}": val[k] for k in ("accuracy", "macro_f1", "ece")} | {"val_rows": len(val_probs)}
+    metrics |= {f"test_{k}": result[k] for k in ("accuracy", "macro_f1", "ece")}
+    metrics |= {"test_ece_uncalibrated": ece_uncalibrated, "test_rows": len(probs), "temperature": temperature}
+    metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
     io.write_json(config.METRICS_DIR / "evaluate.json", metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
     pred = probs.argmax(axis=1)
@@ -43,15 +48,17 @@ def run() -> None:
     plots.reliability_png(result["reliability"], result["ece"], reports / "reliability.png")
 
     with mlflow.start_run(run_id=tracking.load_run_id()):
-        mlflow.log_metrics({f"test_{k}": metrics[k] for k in ("accuracy", "macro_f1", "ece", "ece_uncalibrated")})
-        mlflow.log_metrics({f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()})
+        # val_accuracy is Keras's per-epoch curve in this run; the served figure gets its own name.
+        mlflow.log_metrics({f"served_{k}": v for k, v in metrics.items() if k.startswith("val_") and k != "val_rows"})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("test_") and k != "test_rows"})
         mlflow.log_params({"tta_flip": cfg["tta_flip"], "temperature": temperature})
         for name in ("confusion.png", "reliability.png", "confusion.csv", "reliability.json"):
             mlflow.log_artifact(str(reports / name), artifact_path="evaluation")
-        mlflow.log_dict(result, "evaluation/metrics.json")
+        mlflow.log_dict({"test": result, "val": val}, "evaluation/metrics.json")
     print(
-        f"evaluate: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
-        f"ECE {metrics['ece']:.4f} (uncalibrated {ece_uncalibrated:.4f}, temperature {temperature})"
+        f"evaluate: validation (PublicTest, selects) accuracy {metrics['val_accuracy']:.4f}; "
+        f"PrivateTest (reported) accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_macro_f1']:.4f}, "
+        f"ECE {metrics['test_ece']:.4f} (uncalibrated {ece_uncalibrated:.4f}, temperature {temperature})"
     )
 
 

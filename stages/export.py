@@ -1,4 +1,4 @@
-"""DVC stage export: register the model as `fer` and promote it through the accuracy gate."""
+"""DVC stage export: register the model as `fer` and promote it through the gate on validation accuracy."""
 
 import json
 import os
@@ -12,7 +12,7 @@ from ferops.registry import export
 
 def run() -> None:
     params = config.load_params()
-    accuracy = json.loads((config.METRICS_DIR / "evaluate.json").read_text())["accuracy"]
+    metrics = json.loads((config.METRICS_DIR / "evaluate.json").read_text())
     tracking.setup()
     with mlflow.start_run(run_id=tracking.load_run_id()) as active:
         tags = {k: v for k, v in active.data.tags.items() if k in ("git_commit", "data_sha256")}
@@ -20,11 +20,12 @@ def run() -> None:
             warnings.simplefilter("ignore", FutureWarning)  # transition_model_version_stage
             decision = export.register_and_promote(
                 config.MODEL_FILE,
-                accuracy,
+                metrics,
                 params["export"],
                 tags,
                 allow_promotion=os.environ.get("FEROPS_PROMOTE", "1") != "0",
                 calibration=config.CALIBRATION,
+                params=active.data.params,  # train's params and rows, evaluate's temperature: lineage
             )
     io.write_json(config.MODEL_DIR / "export.json", export.as_dict(decision))
     verdict = "promoted to production" if decision.promoted else "not promoted"

@@ -8,7 +8,7 @@ import mlflow
 
 from ferops.core import config, io, lock, stage, tracking
 from ferops.data import split
-from ferops.training import evaluate, machine, train
+from ferops.training import dataset, evaluate, machine, train
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -44,7 +44,7 @@ def fit_and_log(params, cfg, arrays, lineage, backup, cpu, policy) -> None:
     run_id = tracking.load_run_id(run_file) if resumed else None
     with mlflow.start_run(
         run_id=run_id,
-        run_name=None if resumed else f"train-{cfg['arch']}",
+        run_name=None if resumed else train.run_name(cfg),
         tags=None if resumed else {"stage": "train", **lineage},
     ) as active:
         if not resumed:
@@ -54,6 +54,8 @@ def fit_and_log(params, cfg, arrays, lineage, backup, cpu, policy) -> None:
             mlflow.log_params({"cpu_model": cpu["cpu_model"]})
             mlflow.set_tags({f"cpu.{flag}": str(cpu[flag]).lower() for flag in machine.FLAGS})
             mlflow.log_params({f"rows_{k[2:]}": len(v) for k, v in arrays.items() if k.startswith("y_")})
+            fer = dataset.fer2013(config.ARRAYS, lineage["data_sha256"], arrays)
+            mlflow.log_input(fer, context="training")
         else:
             print(f"train: resuming MLflow run {run_id} from {backup}")
         start = time.perf_counter()

@@ -150,8 +150,8 @@ def registered_model(tmp_path_factory):
     with mlflow.start_run(experiment_id=exp):
         decision = export.register_and_promote(
             path,
-            0.5,
-            {"model_name": "fer", "min_accuracy": 0.0, "tolerance": 0.0},
+            {"val_accuracy": 0.5, "test_accuracy": 0.5},
+            {"min_accuracy": 0.0, "tolerance": 0.0},
             {"git_commit": "test", "data_sha256": "synthetic"},
         )
     assert decision.promoted

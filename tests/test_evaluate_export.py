@@ -88,9 +88,9 @@ def test_a_model_that_cannot_load_is_never_promoted(tmp_path, monkeypatch):
     broken = tmp_path / "calibration.json"
     broken.write_text('{"temperature": 1.0, "no_such_setting": 1}')
     exp = mlflow.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())
-    cfg = {"model_name": "fer", "min_accuracy": 0.0, "tolerance": 0.0}
+    cfg = {"min_accuracy": 0.0, "tolerance": 0.0}
     with mlflow.start_run(experiment_id=exp):
-        bad = export.register_and_promote(path, 0.9, cfg, {}, calibration=broken)
+        bad = export.register_and_promote(path, {"val_accuracy": 0.9}, cfg, {}, calibration=broken)
     assert not bad.promoted and "failed to load or predict" in bad.reason
     assert export.production(mlflow.MlflowClient(), "fer") is None
     keras.backend.clear_session()

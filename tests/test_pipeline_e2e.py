@@ -43,25 +43,40 @@ def test_dvc_repro_embedded_store(tmp_path):
     for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
         assert f"Running stage '{stage}'" in result.stdout
     metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    assert {"accuracy", "macro_f1", "ece", "ece_uncalibrated", "temperature", "per_class"} <= set(metrics)
+    wanted = {"val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "test_ece_uncalibrated", "temperature"}
+    assert wanted <= set(metrics)
+    assert all(isinstance(v, int | float) for v in metrics.values()), "flat numbers for dvc metrics show"
     assert json.loads((repo / "models" / "calibration.json").read_text())["temperature"] == metrics["temperature"]
     decision = json.loads((repo / "models" / "export.json").read_text())
     assert decision["promoted"] is True and decision["version"] == "1"
+    assert decision["val_accuracy"] == metrics["val_accuracy"], "the gate compares validation, as served"
+    assert decision["test_accuracy"] == metrics["test_accuracy"]
     assert (repo / "mlflow.db").exists() and (repo / "mlartifacts").is_dir()
     assert not (repo / "mlruns").exists()
 
     shown = dvc(repo, "metrics", "show", "--json")
-    assert shown.returncode == 0 and "accuracy" in shown.stdout
+    assert shown.returncode == 0
+    shown_eval = json.loads(shown.stdout)[""]["data"]["metrics/evaluate.json"]["data"]
+    assert shown_eval["val_accuracy"] == metrics["val_accuracy"]
     assert "up to date" in dvc(repo, "status").stdout.lower()
 
     model = check_registered_model(f"sqlite:///{repo / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     version = client.get_model_version("fer", "1")
     assert version.tags["promoted"] == "true" and "data_sha256" in version.tags and "git_commit" in version.tags
+    assert float(version.tags["val_accuracy"]) == pytest.approx(metrics["val_accuracy"], abs=1e-6)
+    assert f"as served: {metrics['val_accuracy']:.4f}" in version.description
+    assert version.tags["data_sha256"] in version.description and "arch=fer_cnn" in version.description
+    assert "PublicTest" in client.get_registered_model("fer").description
     run = client.get_run(decision["run_id"])
     assert "test_accuracy" in run.data.metrics and "val_accuracy" in run.data.metrics, "one run: train + evaluate"
+    assert run.data.metrics["served_val_accuracy"] == pytest.approx(metrics["val_accuracy"])
     assert run.data.tags["data_sha256"] and run.data.tags["git_commit"]
-    assert model is not None
+    assert run.info.run_name == "fer_cnn-e1-b16-lr0.002"
+    (logged,) = run.inputs.dataset_inputs
+    assert logged.dataset.name == "FER-2013" and logged.dataset.digest == run.data.tags["data_sha256"][:32]
+    assert json.loads(logged.dataset.profile)["rows"] == {"Training": 28, "PublicTest": 28, "PrivateTest": 28}
+    assert {"label", "confidence"} <= set(model.predict(np.zeros((1, 48, 48), np.uint8)).columns)
 
 
 def test_dvc_repro_against_real_mlflow_server(tmp_path):

@@ -1,10 +1,12 @@
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 from ferops.apps.cli import app
 from ferops.apps.report import ReportError, read_log, summarise
+from ferops.core.fer2013 import EMOTIONS
 
 
 def face(label, conf=0.9):
@@ -46,7 +48,9 @@ def test_report_command_writes_png_and_html(tmp_path):
     result = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "out" / "session_report.html").read_text()
-    assert "session_timeline.png" in page and "happy" in page and "50.0%" in page
+    assert 'src="session_timeline.png"' in page
+    shares = dict(re.findall(r"<tr><td>(\w+)</td><td>([0-9.]+%)</td>", page))
+    assert shares == {e: "0.0%" for e in EMOTIONS} | {"happy": "50.0%", "neutral": "50.0%"}, shares
     assert (tmp_path / "out" / "session_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 1 and "error: session log not found" in missing.output

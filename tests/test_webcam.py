@@ -238,16 +238,38 @@ def test_stream_drop_retries_then_stops_with_a_complete_log(tmp_path, registered
 def test_predict_command(tmp_path, cli_env, registered_model):
     folder = tmp_path / "imgs"
     folder.mkdir()
-    cv2.imwrite(str(folder / "a.png"), np.full((200, 200, 3), 150, np.uint8))
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8), (9, 9), 0)
+    cv2.imwrite(str(folder / "a.png"), image)
     (folder / "broken.jpg").write_bytes(b"not an image")
     result = cli_env.invoke(
         app, ["predict", str(folder), "--json", "--whole-image", "--annotate", str(tmp_path / "ann")]
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1 and lines[0]["faces"][0]["box"] == [0, 0, 200, 200]
+    assert len(lines) == 1 and lines[0]["file"] == str(folder / "a.png")
+    (face,) = lines[0]["faces"]
+    assert face["box"] == [0, 0, 200, 200]
+    # What it says is what the registered model says about that image (flip TTA as served).
+    expected = EmotionClassifier.from_keras_file(registered_model[1]).classify_faces([image])[0]
+    assert np.allclose([face["probs"][e] for e in EMOTIONS], expected, atol=1e-3)
+    assert face["label"] == EMOTIONS[int(expected.argmax())]
+    assert face["confidence"] == pytest.approx(expected.max(), abs=1e-3)
     assert "broken.jpg: not a readable image" in result.output
-    assert (tmp_path / "ann" / "a.png").exists()
+    annotated = cv2.imread(str(tmp_path / "ann" / "a.png"))
+    assert annotated.shape == image.shape and not np.array_equal(annotated, image), "the box and label are drawn"
+
+
+def test_predict_refuses_a_bare_keras_file_without_its_calibration(tmp_path, cli_env, registered_model):
+    import shutil
+
+    bare = tmp_path / "model.keras"
+    shutil.copy(registered_model[1], bare)
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((60, 60, 3), 120, np.uint8))
+    one_line_error(
+        cli_env.invoke(app, ["predict", str(tmp_path / "a.png"), "--model-uri", str(bare)]),
+        "no calibration.json beside it",
+    )
 
 
 def test_error_window_without_gui_support(cli_env, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ferops.registry.loading import DEFAULT_MODEL_URI
+from ferops.registry.names import PRODUCTION_URI, STAGE_URI
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Facial emotion recognition on the registered FER-2013 model."
@@ -35,8 +35,8 @@ def _classifier(model_uri: str):
 @app.command()
 def webcam(
     model_uri: str = typer.Option(
-        DEFAULT_MODEL_URI,
-        help="models:/fer@production, models:/fer/Production, runs:/..., a model folder or a .keras file",
+        PRODUCTION_URI,
+        help=f"{PRODUCTION_URI}, {STAGE_URI}, runs:/..., a model folder or a .keras file (with calibration.json)",
     ),
     source: str = typer.Option("0", help="camera index, video file, or stream URL (rtsp://, http://)"),
     headless: bool = typer.Option(False, help="no window (servers, CI, recordings)"),
@@ -105,7 +105,7 @@ def _images(paths: list[Path]) -> list[Path]:
 @app.command()
 def predict(
     paths: list[Path] = typer.Argument(..., help="images or folders of images"),
-    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file"),
+    model_uri: str = typer.Option(PRODUCTION_URI, help="model URI or .keras file (with calibration.json)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
     annotate: Path | None = typer.Option(None, help="write annotated copies into this folder"),
     whole_image: bool = typer.Option(False, help="treat each image as one face crop (no detection)"),
@@ -163,7 +163,7 @@ def report(
 
 @app.command()
 def serve(
-    model_uri: str = typer.Option("models:/fer/Production", help="the model to serve"),
+    model_uri: str = typer.Option(PRODUCTION_URI, help=f"the model to serve ({STAGE_URI} names the same one)"),
     port: int = typer.Option(5001, help="port on 127.0.0.1 (use --host 0.0.0.0 to expose)"),
     host: str = typer.Option("127.0.0.1"),
     workers: int = typer.Option(1, help="server worker processes (each loads the model)"),
@@ -197,6 +197,25 @@ def serve(
     ]
     typer.echo(" ".join(cmd), err=True)
     raise typer.Exit(subprocess.call(cmd, env=env))
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(5000, help="port on 127.0.0.1"),
+    host: str = typer.Option("127.0.0.1"),
+) -> None:
+    """Run the MLflow UI over the tracking store and print the link to the ferops training runs."""
+    from ferops.core import tracking
+
+    experiment = tracking.setup()
+    if tracking.tracking_uri().startswith(("http://", "https://")):  # a team server has its own UI
+        typer.echo(f"ferops runs: {tracking.runs_url(tracking.tracking_uri(), experiment)}")
+        return
+    url = tracking.runs_url(f"http://{host}:{port}", experiment)
+    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    cmd = [mlflow_bin, "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", host, "--port", str(port)]
+    typer.echo(f"ferops runs: {url}", err=True)
+    raise typer.Exit(subprocess.call(cmd))
 
 
 if __name__ == "__main__":

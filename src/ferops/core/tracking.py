@@ -24,6 +24,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 class StoreError(ValueError):
     """The tracking store cannot be used: unreachable server, or no store where one is read."""
 
+# The experiment's type, as MLflow records it (its assistant and older UIs read this tag). MLflow 3.17's
+# UI itself ignores it: it opens every experiment on the GenAI overview unless the page's
+# `workflowType` (URL parameter, then the browser's saved toggle) says machine_learning, so the
+# link ferops prints (runs_url) carries that parameter.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -84,11 +90,18 @@ def setup(experiment: str = EXPERIMENT) -> str:
         # With the embedded store, artifacts go to a local folder beside mlflow.db; a real
         # server decides its own artifact location.
         location = ARTIFACT_ROOT.resolve().as_uri() if uri == DEFAULT_TRACKING_URI else None
-        exp_id = mlflow.create_experiment(experiment, artifact_location=location)
+        exp_id = mlflow.create_experiment(experiment, artifact_location=location, tags={KIND_TAG: KIND})
     else:
         exp_id = exp.experiment_id
+        if exp.tags.get(KIND_TAG) != KIND:  # experiments made before the tag existed
+            mlflow.MlflowClient().set_experiment_tag(exp_id, KIND_TAG, KIND)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
+
+
+def runs_url(base: str, experiment_id: str) -> str:
+    """The MLflow UI page with this experiment's training runs (not the GenAI overview)."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def git_commit() -> str:

@@ -2,6 +2,13 @@
 
 The parse is vectorised over the whole file's bytes (one pass of numpy per concern) because
 a per-row Python loop over 82 million pixel values is what made the original notebook slow.
+
+Accepted: plain or gzipped CSV; LF, CRLF or CR-only line endings; fields optionally quoted as
+RFC 4180 writers do (`"3","70 80 ...","Training"`, pandas/Excel); blank lines (skipped).
+A pixel value must be a canonical decimal integer 0..255: `-1` is rejected as a negative value,
+`0255` or `007` for their leading zero (an exporter that pads numbers is not writing FER-2013's
+format, and reading `0255` as 255 would hide that), `256` as outside 0..255. A rejected row's
+reason names its first bad value; a row of good values with the wrong count names the count.
 """
 
 from __future__ import annotations
@@ -9,15 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import zlib
+
 import numpy as np
 from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
+from isal.igzip_lib import IsalError
 
 from ferops.data import source
 from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES, SPLITS
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 REQUIRED = ("emotion", "pixels", "usage")
-_DIGIT0, _SPACE, _COMMA, _NL, _CR = 48, 32, 44, 10, 13
+_DIGIT0, _SPACE, _COMMA, _NL, _CR, _QUOTE = 48, 32, 44, 10, 13, 34
+CHUNK_ROWS = 1024  # rows parsed per numpy pass (a test sets it small to cross chunk boundaries)
 
 
 class IngestError(ValueError):
@@ -48,12 +59,26 @@ def read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise IngestError(f"FER-2013 CSV not found at {path}: {source.how_to_get(path)}")
     raw = path.read_bytes()
-    return igzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return igzip.decompress(raw)
+    except (OSError, EOFError, zlib.error, IsalError, ValueError) as e:  # truncated, corrupt, bad CRC/length
+        raise IngestError(f"{path}: not a readable gzip file ({e}); download it again or use the plain .csv") from None
+
+
+def _unquote(field: bytes) -> bytes:
+    """An RFC 4180 quoted field's content (its quotes removed); other fields as they are."""
+    field = field.strip()
+    return field[1:-1] if len(field) >= 2 and field[0] == _QUOTE and field[-1] == _QUOTE else field
 
 
 def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
     # Line and field boundaries come from bytes.find/count (C memchr) one line at a time: a few
     # calls per row, against whole-file numpy scans that allocate hundreds of MB.
+    first_cr = raw.find(b"\r")
+    if first_cr >= 0 and raw.find(b"\n", 0, first_cr + 2) < 0:  # no LF before or right after the first CR
+        raw = raw.replace(b"\r", b"\n")  # CR-only line endings (classic Mac, some exporters)
     end = raw.find(b"\n")
     end = len(raw) if end < 0 else end
     columns = _header(raw[:end].rstrip(b"\r"), source)
@@ -79,8 +104,8 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
         for _ in range(commas):
             bounds.append(raw.find(b",", bounds[-1], stop) + 1)
         bounds.append(stop + 1)
-        emo = raw[bounds[col_emotion] : bounds[col_emotion + 1] - 1].strip()
-        use = raw[bounds[col_usage] : bounds[col_usage + 1] - 1].strip().decode("utf-8", "replace")
+        emo = _unquote(raw[bounds[col_emotion] : bounds[col_emotion + 1] - 1])
+        use = _unquote(raw[bounds[col_usage] : bounds[col_usage + 1] - 1]).decode("utf-8", "replace")
         if not emo.isdigit() or int(emo) >= NUM_CLASSES:
             label = emo.decode("utf-8", "replace")
             rejects.append(Reject(line, f"label {label!r} is not an integer in 0..{NUM_CLASSES - 1}"))
@@ -90,8 +115,11 @@ def parse(raw: bytes, source: str = "<csv>") -> tuple[Table, list[Reject]]:
             numbers.append(line)
             labels.append(int(emo))
             usages.append(use)
-            lo.append(bounds[col_pixels])
-            hi.append(bounds[col_pixels + 1] - 1)
+            a, b = bounds[col_pixels], bounds[col_pixels + 1] - 1
+            if b - a >= 2 and raw[a] == _QUOTE and raw[b - 1] == _QUOTE:  # a quoted pixel field
+                a, b = a + 1, b - 1
+            lo.append(a)
+            hi.append(b)
 
     values, problems = _parse_pixels(np.frombuffer(raw, dtype=np.uint8), np.array(lo, np.int64), np.array(hi, np.int64))
     good = np.array([not p for p in problems], dtype=bool)
@@ -114,7 +142,7 @@ def _first(rejects: list[Reject]) -> str:
 
 def _header(line: bytes, source: str) -> list[str]:
     # Kaggle's copy has " pixels"; Usage is sometimes lower-case elsewhere.
-    columns = [c.strip().lower() for c in line.decode("utf-8-sig", "replace").split(",")]
+    columns = [_unquote(c.encode()).decode().strip().lower() for c in line.decode("utf-8-sig", "replace").split(",")]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise IngestError(
@@ -124,7 +152,7 @@ def _header(line: bytes, source: str) -> list[str]:
     return columns
 
 
-def _parse_pixels(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, list[str]]:
+def _parse_pixels(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Parse the pixel field [lo[i], hi[i]) of every row from the file's bytes.
 
     Returns (values, problems): values is (rows, 2304) uint8, meaningful only where problems[i]
@@ -134,6 +162,7 @@ def _parse_pixels(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray, chunk: int = 
     """
     values = np.zeros((len(lo), PIXELS), np.uint8)
     problems: list[str] = []
+    chunk = CHUNK_ROWS
     for a in range(0, len(lo), chunk):
         b = min(a + chunk, len(lo))
         part, why = _parse_chunk(buf[lo[a] : hi[b - 1]], lo[a:b] - lo[a], hi[a:b] - lo[a])
@@ -173,23 +202,21 @@ def _parse_chunk(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.nd
     first = np.searchsorted(ends, lo)
     counts = np.searchsorted(ends, hi) - first
     odd = np.flatnonzero(~is_digit & (text != _SPACE))
-    long = np.flatnonzero(is_digit & prev3)  # a fourth digit in a row: 1000 or more
+    # Not canonical: a fourth digit in a row (1000 or more, or padded), or a 0 that starts a run of digits.
+    noncanonical = is_digit & prev3
+    noncanonical[:-1] |= (text[:-1] == _DIGIT0) & ~prev1[:-1] & is_digit[1:]
+    noncanonical = np.flatnonzero(noncanonical)
     has_odd = np.searchsorted(odd, hi) > np.searchsorted(odd, lo)
     values_at_ends = value[ends]
     big = np.flatnonzero(values_at_ends > 255)
     too_big = (np.searchsorted(big, first + counts) > np.searchsorted(big, first)) | (
-        np.searchsorted(long, hi) > np.searchsorted(long, lo)
+        np.searchsorted(noncanonical, hi) > np.searchsorted(noncanonical, lo)
     )
 
     problems = [""] * rows
     out = np.zeros((rows, PIXELS), np.uint8)
     for r in np.flatnonzero(has_odd | (counts != PIXELS) | too_big).tolist():  # only the bad rows
-        if has_odd[r]:
-            problems[r] = "pixels are not space-separated integers"
-        elif counts[r] != PIXELS:
-            problems[r] = "empty pixels" if counts[r] == 0 else f"expected {PIXELS} pixel values, got {counts[r]}"
-        else:
-            problems[r] = "pixel values outside 0..255"
+        problems[r] = pixel_problem(buf[lo[r] : hi[r]].tobytes())
     good = np.array([not p for p in problems])
     if good.all() and len(values_at_ends) == rows * PIXELS:
         out[:] = values_at_ends.reshape(rows, PIXELS)
@@ -197,6 +224,24 @@ def _parse_chunk(buf: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.nd
         for r in np.flatnonzero(good).tolist():
             out[r] = values_at_ends[first[r] : first[r] + PIXELS]
     return out, problems
+
+
+def pixel_problem(field: bytes) -> str:
+    """Why a pixel field is not 2304 canonical integers 0..255 ("" if it is). Run on rejected rows only."""
+    tokens = [t for t in field.split(b" ") if t]
+    if not tokens:
+        return "empty pixels"
+    for t in tokens:
+        shown = t[:12].decode("utf-8", "replace")
+        if not t.isdigit():
+            if t[:1] == b"-" and t[1:].isdigit():
+                return f"negative pixel value {shown!r}"
+            return f"pixels are not space-separated integers (found {shown!r})"
+        if len(t) > 1 and t[:1] == b"0":
+            return f"pixel value {shown!r} has a leading zero (not a canonical integer)"
+        if int(t) > 255:
+            return f"pixel value {shown} outside 0..255"
+    return f"expected {PIXELS} pixel values, got {len(tokens)}" if len(tokens) != PIXELS else ""
 
 
 def ingest(path: Path) -> tuple[Table, list[Reject]]:

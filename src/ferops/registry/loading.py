@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from ferops.runtime.classifier import EmotionClassifier
 from ferops.core.tracking import StoreError, tracking_uri, use_store
+from ferops.registry.names import PRODUCTION_URI
+from ferops.runtime.classifier import EmotionClassifier
 
-DEFAULT_MODEL_URI = "models:/fer@production"
+DEFAULT_MODEL_URI = PRODUCTION_URI
+# The evaluate stage writes the calibration beside the model (models/calibration.json); a bare .keras
+# file loads with it, so it answers exactly as the registered model does.
+CALIBRATION_NAME = "calibration.json"
 
 
 class ModelNotFound(RuntimeError):
@@ -37,9 +42,7 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
     """A models:/, runs:/ or local MLflow model URI, or a .keras file -> EmotionClassifier."""
     path = Path(model_uri)
     if path.suffix == ".keras":
-        if not path.is_file():
-            raise ModelNotFound(f"model file {model_uri} does not exist")
-        return EmotionClassifier.from_keras_file(path)
+        return _from_keras_file(path)
     if model_uri.startswith(("models:", "runs:")):  # a model folder needs no store
         try:
             use_store(create=False)
@@ -54,3 +57,21 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
     if not hasattr(python_model, "classifier"):
         raise ModelNotFound(f"model at {model_uri!r} is not a ferops emotion model")
     return python_model.classifier
+
+
+def _from_keras_file(path: Path) -> EmotionClassifier:
+    """A .keras file with the calibration.json beside it (flip TTA + temperature), never without."""
+    if not path.is_file():
+        raise ModelNotFound(f"model file {path} does not exist")
+    settings_file = path.with_name(CALIBRATION_NAME)
+    if not settings_file.is_file():
+        raise ModelNotFound(
+            f"{path} has no {CALIBRATION_NAME} beside it, so it would answer uncalibrated and without flip "
+            f"averaging; use the registered model ({PRODUCTION_URI}) or put the evaluate stage's "
+            f"models/{CALIBRATION_NAME} next to it"
+        )
+    try:
+        settings = json.loads(settings_file.read_text())
+        return EmotionClassifier.from_keras_file(path, {k: settings[k] for k in ("tta_flip", "temperature")})
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelNotFound(f"{settings_file}: not a calibration written by the evaluate stage ({e})") from None

@@ -26,6 +26,12 @@ from ferops.training.architectures import build
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
+def run_name(cfg: dict) -> str:
+    """The MLflow run name: what tells runs apart, e.g. fer_cnn-e40-b128-lr0.002 (-cw with class weights)."""
+    name = f"{cfg['arch']}-e{cfg['epochs']}-b{cfg['batch_size']}-lr{cfg['learning_rate']:g}"
+    return name + ("-cw" if cfg.get("class_weights") else "")
+
+
 def class_weights(labels: np.ndarray) -> dict[int, float]:
     counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
     weights = len(labels) / (NUM_CLASSES * np.maximum(counts, 1))

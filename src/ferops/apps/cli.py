@@ -165,6 +165,56 @@ def report(
 
 
 @app.command()
+def batch(
+    sources: list[str] = typer.Argument(..., help="video files, folders (searched recursively) or glob patterns"),
+    out: Path = typer.Option(..., help="output folder: frames.parquet, sessions.parquet, videos.parquet, errors.parquet"),
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file (an alias is pinned to its version)"),
+    ray_address: str | None = typer.Option(
+        None, help="an existing Ray cluster (default: $RAY_ADDRESS, else Ray started on this machine)"
+    ),
+    every: int = typer.Option(1, min=1, help="score every N-th frame (recording times stay exact)"),
+    force: bool = typer.Option(False, help="score videos again even if OUT already holds them"),
+    smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames, as `ferops webcam`"),
+    chunk_frames: int = typer.Option(600, min=1, help="frames per work item: one long video spreads over workers"),
+    num_cpus: int | None = typer.Option(None, min=1, help="CPUs for a local Ray (default: all)"),
+    progress: bool = typer.Option(True, help="progress bars on stderr"),
+) -> None:
+    """Score archives of recordings on Ray: one Parquet row per face per frame, one per person per video."""
+    try:
+        from ferops.scale import batch as scale_batch
+        import ray  # noqa: F401
+    except ImportError:
+        fail("ferops batch needs Ray: pip install 'ferops[scale]'")
+    from ferops.registry.loading import ModelNotFound
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder")
+    try:
+        pinned = scale_batch.pin_model(model_uri)
+    except ModelNotFound as e:
+        fail(str(e))
+    if not scale_batch.expand(sources):
+        fail(f"no videos found in {' '.join(sources)}")
+    result = scale_batch.run(
+        sources,
+        out,
+        pinned,
+        every=every,
+        force=force,
+        smooth=smooth,
+        chunk_frames=chunk_frames,
+        ray_address=ray_address,
+        num_cpus=num_cpus,
+        progress=progress,
+        log=lambda line: typer.echo(line, err=True),
+    )
+    for f in result.failed:
+        typer.echo(f"error: {f.video}: {f.reason}", err=True)
+    if result.failed:  # the others are written; errors.parquet lists these
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     model_uri: str = typer.Option("models:/fer/Production", help="the model to serve"),
     port: int = typer.Option(5001, help="port on 127.0.0.1 (use --host 0.0.0.0 to expose)"),

@@ -86,8 +86,9 @@ def test_recording_time(archive):
     frames = read(archive, "frames")
     fps = {str(archive["root"] / "two_faces.mp4"): 15.0, str(archive["root"] / "home_b" / "one_face.mp4"): 10.0}
     assert np.allclose(frames["t"], frames["frame"] / frames["video"].map(fps), atol=1e-9)
-    assert read(archive, "videos").set_index("video")["duration_s"].to_dict()[str(archive["root"] / "two_faces.mp4")] \
-        == pytest.approx(17 / 15)
+    assert read(archive, "videos").set_index("video")["duration_s"].to_dict()[
+        str(archive["root"] / "two_faces.mp4")
+    ] == pytest.approx(17 / 15)
 
 
 def test_track_ids_stable_across_range_boundaries(archive):
@@ -106,8 +107,15 @@ def test_agrees_with_webcam_headless(archive, tmp_path):
     --headless` on the same video: both run the same detector settings and the same tracker."""
     video = archive["root"] / "two_faces.mp4"
     log = tmp_path / "session.jsonl"
-    r = run_cli("webcam", "--source", str(video), "--headless", "--log", str(log),
-                env=clean_env(MLFLOW_TRACKING_URI=archive["uri"]))
+    r = run_cli(
+        "webcam",
+        "--source",
+        str(video),
+        "--headless",
+        "--log",
+        str(log),
+        env=clean_env(MLFLOW_TRACKING_URI=archive["uri"]),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     frames = read(archive, "frames")
@@ -146,14 +154,36 @@ def test_rerun_skips_done_videos_by_content_then_force_redoes(archive, monkeypat
     renamed = archive["root"] / "copy_of_two.mp4"  # the same recording under another name: done already
     shutil.copy(archive["root"] / "two_faces.mp4", renamed)
     runner = CliRunner()
-    again = runner.invoke(app, ["batch", *archive["sources"], str(renamed), "--out", str(archive["out"]),
-                                "--chunk-frames", str(CHUNK), "--no-progress"])
+    again = runner.invoke(
+        app,
+        [
+            "batch",
+            *archive["sources"],
+            str(renamed),
+            "--out",
+            str(archive["out"]),
+            "--chunk-frames",
+            str(CHUNK),
+            "--no-progress",
+        ],
+    )
     assert again.exit_code == 1, "the broken video still fails"
     assert again.output.count("batch: skipped") == 4 and "0 scored, 4 skipped, 1 failed" in again.output
     assert again.output.strip().splitlines()[-1].startswith(f"error: {archive['root'] / 'broken.mp4'}")
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in parts} == before
-    forced = runner.invoke(app, ["batch", str(archive["root"] / "two_faces.mp4"), "--out", str(archive["out"]),
-                                 "--chunk-frames", str(CHUNK), "--no-progress", "--force"])
+    forced = runner.invoke(
+        app,
+        [
+            "batch",
+            str(archive["root"] / "two_faces.mp4"),
+            "--out",
+            str(archive["out"]),
+            "--chunk-frames",
+            str(CHUNK),
+            "--no-progress",
+            "--force",
+        ],
+    )
     assert forced.exit_code == 0, forced.output
     assert "1 scored, 0 skipped, 0 failed" in forced.output
     assert read(archive, "errors").empty, "errors.parquet holds the last run's failures"

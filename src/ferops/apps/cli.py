@@ -167,8 +167,8 @@ def report(
 @app.command()
 def batch(
     sources: list[str] = typer.Argument(..., help="video files, folders (searched recursively) or glob patterns"),
-    out: Path = typer.Option(..., help="output folder: frames.parquet, sessions.parquet, videos.parquet, errors.parquet"),
-    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file (an alias is pinned to its version)"),
+    out: Path = typer.Option(..., help="output folder: frames, sessions, videos and errors .parquet"),
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file (an alias is pinned to a version)"),
     ray_address: str | None = typer.Option(
         None, help="an existing Ray cluster (default: $RAY_ADDRESS, else Ray started on this machine)"
     ),

@@ -111,7 +111,11 @@ def run(
             cpus = int(ray.cluster_resources().get("CPU", 1))
             scored = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 RangeScorer,
-                fn_constructor_kwargs={"model_uri": model_uri, "every": every, "tracking_uri": _absolute_tracking_uri()},
+                fn_constructor_kwargs={
+                    "model_uri": model_uri,
+                    "every": every,
+                    "tracking_uri": _absolute_tracking_uri(),
+                },
                 batch_size=1,
                 num_cpus=1,
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, min(cpus, len(items)))),
@@ -148,7 +152,10 @@ def _finish(video: Video, ranges: list[dict], output, result: Summary, every, sm
     frames, decoded = tables.track(video, ranges, every, smooth)
     people = tables.sessions(video, frames)
     output.write_video(
-        video.sha256, frames, people, tables.video_row(video, decoded, every, frames, people.num_rows, model_uri, smooth)
+        video.sha256,
+        frames,
+        people,
+        tables.video_row(video, decoded, every, frames, people.num_rows, model_uri, smooth),
     )
     result.done.append(video.path)
     result.frames += decoded

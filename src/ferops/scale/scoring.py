@@ -103,8 +103,9 @@ class RangeScorer:
         out: dict[str, list] = {k: [] for k in RANGE_COLUMNS}
         for path, sha, start, stop in zip(batch["path"], batch["sha256"], batch["start"], batch["stop"]):
             try:
-                r = score_range(str(path), int(start), None if stop < 0 else int(stop), self.every, self.detector,
-                                self.classifier)
+                r = score_range(
+                    str(path), int(start), None if stop < 0 else int(stop), self.every, self.detector, self.classifier
+                )
                 error = ""
             except Exception as e:  # one bad range fails its video, never the whole run
                 r = {"frames_read": 0, **empty_faces()}
@@ -115,8 +116,10 @@ class RangeScorer:
             out["error"].append(error)
             for k in ("frame", "box", "probs", "detector_confidence"):
                 out[k].append(np.ascontiguousarray(r[k]).tobytes())
-        return {k: np.asarray(v, dtype=object if k in ("frame", "box", "probs", "detector_confidence") else None)
-                for k, v in out.items()}
+        return {
+            k: np.asarray(v, dtype=object if k in ("frame", "box", "probs", "detector_confidence") else None)
+            for k, v in out.items()
+        }
 
 
 def empty_faces() -> dict:

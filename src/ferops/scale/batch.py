@@ -30,6 +30,7 @@ class Summary:
     frames: int = 0
     faces: int = 0
     seconds: float = 0.0
+    warmup_seconds: float = 0.0  # until the first range came back: probing, actor start-up, model loads
 
 
 def _absolute_tracking_uri() -> str:
@@ -75,7 +76,7 @@ def run(
     import ray
     from tqdm import tqdm
 
-    started = time.perf_counter()
+    started, first = time.perf_counter(), None
     result = Summary()
     output = tables.Output(out)
     videos: list[Video] = []
@@ -108,7 +109,9 @@ def run(
 
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = progress
-            cpus = int(ray.cluster_resources().get("CPU", 1))
+            # One actor per CPU, all started up front: each spends seconds loading TensorFlow and the
+            # model, and an autoscaling pool would add the second one only after the first is busy.
+            actors = max(1, min(int(ray.cluster_resources().get("CPU", 1)), len(items)))
             scored = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 RangeScorer,
                 fn_constructor_kwargs={
@@ -118,13 +121,14 @@ def run(
                 },
                 batch_size=1,
                 num_cpus=1,
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, min(cpus, len(items)))),
+                compute=ray.data.ActorPoolStrategy(min_size=actors, max_size=actors),
             )
             ranges: dict[str, list[dict]] = defaultdict(list)
             total = sum(v.frames for v in videos)
             with tqdm(total=total, desc="frames", unit="frame", disable=not progress, file=sys.stderr) as bar:
                 for row in scored.iter_rows():
                     r = decode_range(row)
+                    first = first or time.perf_counter()
                     sha = str(row["sha256"])
                     ranges[sha].append(r)
                     bar.update(r["frames_read"])
@@ -136,6 +140,7 @@ def run(
                 ray.shutdown()
     errors = output.write_errors(result.failed)
     result.seconds = time.perf_counter() - started
+    result.warmup_seconds = first - started if first else 0.0
     log(
         f"batch: {len(result.done)} scored, {len(result.skipped)} skipped, {len(result.failed)} failed "
         f"({errors if result.failed else 'no errors'}); {result.frames} frames, {result.faces} faces "

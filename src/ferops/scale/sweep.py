@@ -10,8 +10,10 @@ cluster as many at once as its CPUs allow.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -151,7 +153,8 @@ def run(
                 verbose=1,
             ),
         )
-        results = tuner.fit()
+        with contextlib.redirect_stdout(sys.stderr):  # Tune's status tables; stdout is the params.yaml block
+            results = tuner.fit()
     finally:
         if started:
             ray.shutdown()

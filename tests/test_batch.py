@@ -206,3 +206,15 @@ def test_cli_errors_are_one_line(registered_model, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("x")
     r = runner.invoke(app, ["batch", str(video), "--out", str(tmp_path / "file")])
     assert r.exit_code == 1 and r.output.strip() == f"error: --out {tmp_path / 'file'} is a file, not a folder"
+
+
+def test_a_model_the_actors_cannot_load_stops_with_an_error_line(local_ray, tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a model")  # passes the driver's check (the file exists); fails in every actor
+    video = write_video(tmp_path / "v.mp4", [compose([])] * 4)
+    r = CliRunner().invoke(
+        app, ["batch", str(video), "--out", str(tmp_path / "o"), "--model-uri", str(bad), "--no-progress"]
+    )
+    errors = [line for line in r.output.splitlines() if line.startswith("error: ")]
+    assert r.exit_code == 1 and len(errors) == 1 and str(bad) in errors[0], r.output
+    assert not (tmp_path / "o" / "videos.parquet").exists()

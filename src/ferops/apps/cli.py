@@ -195,19 +195,22 @@ def batch(
         fail(str(e))
     if not scale_batch.expand(sources):
         fail(f"no videos found in {' '.join(sources)}")
-    result = scale_batch.run(
-        sources,
-        out,
-        pinned,
-        every=every,
-        force=force,
-        smooth=smooth,
-        chunk_frames=chunk_frames,
-        ray_address=ray_address,
-        num_cpus=num_cpus,
-        progress=progress,
-        log=lambda line: typer.echo(line, err=True),
-    )
+    try:
+        result = scale_batch.run(
+            sources,
+            out,
+            pinned,
+            every=every,
+            force=force,
+            smooth=smooth,
+            chunk_frames=chunk_frames,
+            ray_address=ray_address,
+            num_cpus=num_cpus,
+            progress=progress,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except scale_batch.BatchError as e:
+        fail(str(e))
     for f in result.failed:
         typer.echo(f"error: {f.video}: {f.reason}", err=True)
     if result.failed:  # the others are written; errors.parquet lists these

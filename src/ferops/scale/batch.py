@@ -8,6 +8,7 @@ assemble (driver, streaming): once all ranges of a video are back -> track + smo
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -31,6 +32,21 @@ class Summary:
     faces: int = 0
     seconds: float = 0.0
     warmup_seconds: float = 0.0  # until the first range came back: probing, actor start-up, model loads
+    warmup_frames: int = 0  # the frames of that first range
+
+    def steady_fps(self) -> float:
+        """Frames per second once the actors were up: what a long archive runs at."""
+        seconds = self.seconds - self.warmup_seconds
+        return (self.frames - self.warmup_frames) / seconds if seconds > 0 else 0.0
+
+
+class BatchError(RuntimeError):
+    """The run as a whole could not go on; the videos finished before stay written."""
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return f"{error.__class__.__name__}: {lines[-1] if lines else ''}"
 
 
 def _absolute_tracking_uri() -> str:
@@ -55,7 +71,13 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
         ray.init(address=address, log_to_driver=False)
     else:
         # "local": a fresh instance on this machine, never someone else's `ray start` found by chance.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     return True
 
 
@@ -74,6 +96,7 @@ def run(
 ) -> Summary:
     """Scores every video of `sources` not yet in `out` (all of them with force); returns what happened."""
     import ray
+    import ray.exceptions
     from tqdm import tqdm
 
     started, first = time.perf_counter(), None
@@ -107,6 +130,9 @@ def run(
         try:
             import ray.data
 
+            # Ray Data logs a failing actor's whole traceback to the console; the user gets one error
+            # line instead, and Ray keeps the full logs in its session folder (/tmp/ray/session_latest).
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)
             ctx = ray.data.DataContext.get_current()
             ctx.enable_progress_bars = progress
             # One actor per CPU, all started up front: each spends seconds loading TensorFlow and the
@@ -126,15 +152,28 @@ def run(
             ranges: dict[str, list[dict]] = defaultdict(list)
             total = sum(v.frames for v in videos)
             with tqdm(total=total, desc="frames", unit="frame", disable=not progress, file=sys.stderr) as bar:
-                for row in scored.iter_rows():
+                try:
+                    rows = iter(scored.iter_rows())
+                    row = next(rows, None)
+                except ray.exceptions.RayError as e:  # e.g. the actors could not load the model
+                    raise BatchError(_first_line(e)) from None
+                while row is not None:
                     r = decode_range(row)
-                    first = first or time.perf_counter()
+                    if first is None:
+                        first, result.warmup_frames = time.perf_counter(), r["frames_read"]
                     sha = str(row["sha256"])
                     ranges[sha].append(r)
                     bar.update(r["frames_read"])
                     pending[sha] -= 1
                     if pending[sha] == 0:
                         _finish(by_sha[sha], ranges.pop(sha), output, result, every, smooth, model_uri, log)
+                    try:
+                        row = next(rows, None)
+                    except ray.exceptions.RayError as e:  # an actor died (out of memory, a node lost)
+                        raise BatchError(
+                            f"stopped after {len(result.done)} videos (those are written; run again to go on): "
+                            + _first_line(e)
+                        ) from None
         finally:
             if started_ray:
                 ray.shutdown()
@@ -144,7 +183,7 @@ def run(
     log(
         f"batch: {len(result.done)} scored, {len(result.skipped)} skipped, {len(result.failed)} failed "
         f"({errors if result.failed else 'no errors'}); {result.frames} frames, {result.faces} faces "
-        f"in {result.seconds:.1f} s -> {out}"
+        f"in {result.seconds:.1f} s ({result.warmup_seconds:.1f} s to start) -> {out}"
     )
     return result
 

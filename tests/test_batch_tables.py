@@ -74,3 +74,33 @@ def test_tracking_pass_over_ranges_scored_out_of_order_with_every():
     people = tables.sessions(video, table).to_pylist()
     assert len(people) == 1 and people[0]["observations"] == 3 and people[0]["track"] == 0
     assert people[0]["share_uncertain"] + sum(people[0][f"share_{e}"] for e in EMOTIONS) == pytest.approx(1.0)
+
+
+class OneBoxPerFrame:
+    """A detector that finds one face where the frame's brightness encodes the frame number."""
+
+    def detect(self, image):
+        return [(int(image[0, 0, 0]), 10, 20, 20)]
+
+
+class Uniform:
+    def classify_faces(self, crops):
+        return np.full((len(crops), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
+
+
+def test_score_range_seeks_and_scores_every_nth_frame_by_its_number_in_the_video(tmp_path):
+    import cv2
+
+    from ferops.scale.scoring import score_range
+
+    path = tmp_path / "v.avi"  # lossless-ish MJPG keeps the brightness readable
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for k in range(10):
+        writer.write(np.full((48, 64, 3), 20 * k, np.uint8))
+    writer.release()
+    r = score_range(str(path), 4, None, 3, OneBoxPerFrame(), Uniform())
+    assert r["frames_read"] == 6 and r["frame"].tolist() == [6, 9]
+    assert [abs(int(b[0]) - 20 * f) <= 3 for b, f in zip(r["box"], [6, 9])] == [True, True], r["box"]
+    assert r["probs"].shape == (2, len(EMOTIONS)) and np.isnan(r["detector_confidence"]).all()
+    r = score_range(str(path), 2, 5, 1, OneBoxPerFrame(), Uniform())
+    assert r["frames_read"] == 3 and r["frame"].tolist() == [2, 3, 4]

@@ -13,7 +13,7 @@ $(BIN)/activate:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,scale]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest_speed.py
 	$(BIN)/python benchmarks/live_fps.py
 	$(BIN)/python benchmarks/serve_latency.py
+	$(BIN)/python benchmarks/batch_throughput.py
 
 # Only what git ignores (generated), under these paths: tracked metrics and reports and the raw data stay.
 clean:

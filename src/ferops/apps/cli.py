@@ -162,6 +162,103 @@ def report(
 
 
 @app.command()
+def batch(
+    sources: list[str] = typer.Argument(..., help="video files, folders (searched recursively) or glob patterns"),
+    out: Path = typer.Option(..., help="output folder: frames, sessions, videos and errors .parquet"),
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file (an alias is pinned to a version)"),
+    ray_address: str | None = typer.Option(
+        None, help="an existing Ray cluster (default: $RAY_ADDRESS, else Ray started on this machine)"
+    ),
+    every: int = typer.Option(1, min=1, help="score every N-th frame (recording times stay exact)"),
+    force: bool = typer.Option(False, help="score videos again even if OUT already holds them"),
+    smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames, as `ferops webcam`"),
+    chunk_frames: int = typer.Option(600, min=1, help="frames per work item: one long video spreads over workers"),
+    num_cpus: int | None = typer.Option(None, min=1, help="CPUs for a local Ray (default: all)"),
+    progress: bool = typer.Option(True, help="progress bars on stderr"),
+) -> None:
+    """Score archives of recordings on Ray: one Parquet row per face per frame, one per person per video."""
+    try:
+        from ferops.scale import batch as scale_batch
+        import ray  # noqa: F401
+    except ImportError:
+        fail("ferops batch needs Ray: pip install 'ferops[scale]'")
+    from ferops.registry.loading import ModelNotFound
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file, not a folder")
+    try:
+        pinned = scale_batch.pin_model(model_uri)
+    except ModelNotFound as e:
+        fail(str(e))
+    if not scale_batch.expand(sources):
+        fail(f"no videos found in {' '.join(sources)}")
+    try:
+        result = scale_batch.run(
+            sources,
+            out,
+            pinned,
+            every=every,
+            force=force,
+            smooth=smooth,
+            chunk_frames=chunk_frames,
+            ray_address=ray_address,
+            num_cpus=num_cpus,
+            progress=progress,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except scale_batch.BatchError as e:
+        fail(str(e))
+    for f in result.failed:
+        typer.echo(f"error: {f.video}: {f.reason}", err=True)
+    if result.failed:  # the others are written; errors.parquet lists these
+        raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    trials: int = typer.Option(4, min=1, help="how many trainings to draw from the search space"),
+    epochs: int | None = typer.Option(None, min=1, help="train.epochs for every trial (default: params.yaml's)"),
+    csv: Path | None = typer.Option(None, help="FER-2013 CSV (default: $FER2013_CSV, else params.yaml's data.csv)"),
+    limit: int | None = typer.Option(None, min=0, help="rows kept per split (default: params.yaml's data.limit)"),
+    params: Path = typer.Option(Path("params.yaml"), help="the params.yaml whose train section trials start from"),
+    cpus_per_trial: int = typer.Option(2, min=1, help="CPUs each trial gets (and TensorFlow's threads)"),
+    ray_address: str | None = typer.Option(None, help="an existing Ray cluster (default: $RAY_ADDRESS, else local)"),
+    storage: str | None = typer.Option(None, help="Ray Tune's results folder or URI (default ~/ray_results)"),
+    seed: int = typer.Option(0, help="seed of the random search"),
+) -> None:
+    """Run N trainings from a small search space with Ray Tune, each logged to MLflow; print the best as params.yaml."""
+    try:
+        from ferops.scale import sweep as scale_sweep
+        import ray  # noqa: F401
+    except ImportError:
+        fail("ferops sweep needs Ray: pip install 'ferops[scale]'")
+    from ferops.core import config
+
+    if not params.is_file():
+        fail(f"params file {params} not found (run from the repository root or pass --params)")
+    p = config.load_params(params)
+    data = csv or config.data_csv(p)
+    if not Path(data).is_file():
+        fail(f"training data {data} not found (pass --csv or set FER2013_CSV)")
+    cfg = {**p["train"], **({"epochs": epochs} if epochs else {})}
+    try:
+        best = scale_sweep.run(
+            Path(data),
+            trials,
+            cfg,
+            limit=p["data"]["limit"] if limit is None else limit,
+            cpus_per_trial=cpus_per_trial,
+            ray_address=ray_address,
+            storage=storage,
+            seed=seed,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except (ValueError, RuntimeError) as e:  # IngestError is a ValueError
+        fail(str(e).splitlines()[0])
+    typer.echo(scale_sweep.snippet(best["trial"]), nl=False)
+
+
+@app.command()
 def serve(
     model_uri: str = typer.Option(PRODUCTION_URI, help=f"the model to serve ({STAGE_URI} names the same one)"),
     port: int = typer.Option(5001, help="port on 127.0.0.1 (use --host 0.0.0.0 to expose)"),

@@ -83,7 +83,7 @@ def test_experiment_opens_on_runs_with_dataset_and_model_description(logged_stor
                 body = page.inner_text("body")
                 assert f"/experiments/{exp_id}/runs" in page.url, f"landed on {page.url}, not the runs table"
                 assert name in body, "the runs table names the run by arch and key params"
-                assert "FER-2013" in body, "the runs table shows the run's dataset"
+                assert f"FER-2013 ({'d' * 32})" in body, "the runs table shows the run's dataset and its digest"
 
                 page.goto(f"{url}/#/models/fer")
                 page.get_by_text("Facial emotion recognition on FER-2013").first.wait_for(timeout=60_000)

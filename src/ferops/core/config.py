@@ -48,7 +48,7 @@ SCHEMA: dict[str, Any] = {
         "augment": {"rotation_deg": float, "flip": bool, "shift": float, "zoom": float, "erase": float},
     },
     "evaluate": {"tta_flip": bool, "calibrate": bool, "ece_bins": int},
-    "export": {"model_name": str, "min_accuracy": float, "tolerance": float},
+    "export": {"min_accuracy": float, "tolerance": float},
 }
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 

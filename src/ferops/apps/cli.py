@@ -165,7 +165,7 @@ def report(
 def batch(
     sources: list[str] = typer.Argument(..., help="video files, folders (searched recursively) or glob patterns"),
     out: Path = typer.Option(..., help="output folder: frames, sessions, videos and errors .parquet"),
-    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="model URI or .keras file (an alias is pinned to a version)"),
+    model_uri: str = typer.Option(PRODUCTION_URI, help="model URI or .keras file (an alias is pinned to a version)"),
     ray_address: str | None = typer.Option(
         None, help="an existing Ray cluster (default: $RAY_ADDRESS, else Ray started on this machine)"
     ),
@@ -302,15 +302,15 @@ def ui(
     host: str = typer.Option("127.0.0.1"),
 ) -> None:
     """Run the MLflow UI over the tracking store and print the link to the ferops training runs."""
-    from ferops.core import tracking
+    from ferops.core import tracking, venv
 
     experiment = tracking.setup()
     if tracking.tracking_uri().startswith(("http://", "https://")):  # a team server has its own UI
         typer.echo(f"ferops runs: {tracking.runs_url(tracking.tracking_uri(), experiment)}")
         return
     url = tracking.runs_url(f"http://{host}:{port}", experiment)
-    mlflow_bin = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
-    cmd = [mlflow_bin, "ui", "--backend-store-uri", tracking.tracking_uri(), "--host", host, "--port", str(port)]
+    store = tracking.tracking_uri()
+    cmd = [venv.executable("mlflow"), "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
     typer.echo(f"ferops runs: {url}", err=True)
     raise typer.Exit(subprocess.call(cmd))
 

@@ -42,53 +42,57 @@ def webcam(
         help="models:/fer@production, models:/fer/Production, runs:/..., a model folder or a .keras file",
     ),
     source: str = typer.Option("0", help="camera index, video file, or stream URL (rtsp://, http://)"),
-    headless: bool = typer.Option(False, help="no window (servers, CI, recordings)"),
+    headless: bool = typer.Option(False, help="no live view at all (servers, CI, recordings)"),
     output: Path | None = typer.Option(None, help="write the annotated video here (.mp4)"),
     log: Path | None = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
     max_frames: int | None = typer.Option(None, min=1, help="stop after N frames"),
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
 ) -> None:
-    """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
-    from ferops.apps import live
+    """Live emotion detection from a camera, a video file or a stream.
+
+    The live view is a window where OpenCV can open one, else a local page in the browser (its
+    address is printed). `q`, Esc, the page's Stop button, Ctrl-C or SIGTERM end the run cleanly."""
+    import signal
+
+    from ferops.apps import live, live_page
     from ferops.runtime.faces import live_detector
 
-    try:
-        src = live.open_source(source)
-    except live.SourceError as e:
-        fail(str(e))
-    classifier = _classifier(model_uri)
-    show = None
-    if not headless:
-        import cv2
-
-        def show(frame) -> bool:
-            try:
-                cv2.imshow("ferops", frame)
-            except cv2.error:
-                raise live.SourceError(
-                    "this OpenCV build cannot open a window (opencv-python-headless): use --headless "
-                    "with --output/--log, or install opencv-python<5 for a live window"
-                ) from None
-            return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
-
+    options = live.Options(max_frames=max_frames, smooth=smooth)
     with ExitStack() as stack:
-        log_file = stack.enter_context(open(log, "w")) if log else None
         try:
-            frames = live.run(
-                src,
-                live_detector(),
-                classifier,
-                live.Options(max_frames=max_frames, smooth=smooth),
-                log=log_file,
-                writer_path=output,
-                show=show,
-            )
-        except live.SourceError as e:
+            live.check_outputs(source, output, log)
+            log_file = stack.enter_context(live.open_log(log)) if log else None
+            src = live.open_source(source)
+        except (live.SourceError, live.OutputError) as e:
             fail(str(e))
-        except KeyboardInterrupt:
-            frames = None
+        classifier = _classifier(model_uri)
+        show = None
+        if not headless and live_page.has_window():
+            import cv2
+
+            def show(frame) -> bool:
+                cv2.imshow("ferops", frame)
+                return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+        elif not headless:
+            page = stack.enter_context(live_page.LivePage(options.stop))
+            opened = live_page.open_browser(page.url)
+            typer.echo(f"live view: {page.url}" + ("" if opened else " (open it in a browser)"), err=True)
+            show = page.show
+
+        def finish(signum, _frame) -> None:
+            options.stop.set()  # the loop ends after this frame and closes the video and log properly
+            signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, finish)
+        try:
+            frames = live.run(src, live_detector(), classifier, options, log=log_file, writer_path=output, show=show)
+        except (live.SourceError, live.OutputError) as e:
+            fail(str(e))
     typer.echo(
-        f"webcam: processed {frames if frames is not None else 'some'} frames"
+        f"webcam: processed {frames} frames"
+        + (" (stopped)" if options.stop.is_set() else "")
         + (f", log {log}" if log else "")
         + (f", video {output}" if output else ""),
         err=True,
@@ -154,14 +158,16 @@ def report(
     log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
     out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
 ) -> None:
-    """Summarise a session: time share per emotion, timeline plot, longest stretches, frames without a face."""
+    """Summarise a session per person: time share per emotion, timeline, longest stretches, changes, uncertain."""
     from ferops.apps.report import ReportError, write_report
 
     try:
-        png, page = write_report(log, out or log.parent)
+        page, warnings = write_report(log, out or log.parent)
     except ReportError as e:
         fail(str(e))
-    typer.echo(f"report: {page} (timeline {png})")
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(f"report: {page}")
 
 
 @app.command()

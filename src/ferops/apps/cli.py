@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from ferops.core.config import SESSIONS_DIR
 from ferops.registry.loading import DEFAULT_MODEL_URI
 
 app = typer.Typer(
@@ -168,6 +169,34 @@ def report(
     for w in warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(f"report: {page}")
+
+
+@app.command("app")
+def session_app(
+    port: int = typer.Option(8000, help="port of the page"),
+    sessions: Path = typer.Option(SESSIONS_DIR, help="the session library: one folder per session"),
+    host: str = typer.Option("127.0.0.1", help="127.0.0.1 keeps it on this computer; any other needs the token"),
+    model_uri: str = typer.Option(DEFAULT_MODEL_URI, help="the model every session uses"),
+) -> None:
+    """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
+    from ferops.apps import live_page, session_app as web
+    from ferops.registry.loading import model_version
+    from ferops.runtime.faces import live_detector
+
+    if sessions.exists() and not sessions.is_dir():
+        fail(f"--sessions {sessions} is a file, not a folder")
+    try:
+        sessions.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create the sessions folder {sessions}: {e.strerror}")
+    classifier = _classifier(model_uri)
+
+    def ready(url: str) -> None:
+        opened = live_page.open_browser(url)
+        typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
+                   err=True)
+
+    web.serve(sessions, host, port, model_uri, classifier, model_version(model_uri), live_detector, on_ready=ready)
 
 
 @app.command()

@@ -270,8 +270,9 @@ def _recover(source: Source, options: Options, frame_no: int) -> np.ndarray:
 def _open_writer(path: Path, frame: np.ndarray, source: Source) -> cv2.VideoWriter:
     fps = source.capture.get(cv2.CAP_PROP_FPS) or 25.0
     path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = "VP80" if path.suffix.lower() == ".webm" else "mp4v"  # WebM/VP8 plays in browsers
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps if fps > 0 else 25.0, (frame.shape[1], frame.shape[0])
+        str(path), cv2.VideoWriter_fourcc(*fourcc), fps if fps > 0 else 25.0, (frame.shape[1], frame.shape[0])
     )
     if not writer.isOpened():
         raise OutputError(f"cannot write video to {path}")

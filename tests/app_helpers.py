@@ -1,0 +1,92 @@
+"""Helpers for the session-app tests: the app served in-process, a detector with fixed faces, videos."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from conftest import free_port
+
+BOXES = [(40, 60, 160, 160), (400, 60, 160, 160)]
+
+
+class TwoFixedFaces:
+    """A face detector that always finds the same two faces: the tests check the app's plumbing and
+    numbers against its own log, so which pixels hold a face does not matter (the model still reads them)."""
+
+    name = "two fixed boxes (test)"
+
+    def detect(self, image):
+        return list(BOXES)
+
+
+def webm_video(path: Path, n: int, fps: float = 10.0) -> Path:
+    """VP8 in WebM (plays in Chromium, unlike mp4v): two regions whose brightness changes over time."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (640, 480))
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (15, 15), 0)
+        for j, (x, y, w, h) in enumerate(BOXES):
+            level = int(40 + 200 * ((k // 10 + j) % 2))
+            frame[y : y + h, x : x + w] = cv2.addWeighted(frame[y : y + h, x : x + w], 0.3, np.full((h, w, 3), level,
+                                                                                                    np.uint8), 0.7, 0)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def http(method: str, url: str, body=None, timeout: float = 30) -> tuple[int, object]:
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if isinstance(body, dict) else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status, kind = r.read(), r.status, r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        raw, status, kind = e.read(), e.code, e.headers.get("Content-Type", "")
+    return status, json.loads(raw) if "json" in kind else raw.decode(errors="replace")
+
+
+@contextmanager
+def app_server(root: Path, classifier, detector_factory=TwoFixedFaces, token: str | None = None):
+    import uvicorn
+
+    from ferops.apps.session_app import create_app
+
+    app = create_app(root, classifier, "models:/fer@production", "1", detector_factory, token)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        for runner in app.state.runners.values():
+            runner.stop()
+        for runner in app.state.runners.values():
+            runner.join(timeout=30)
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_done(base: str, session_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, meta = http("GET", f"{base}/api/sessions/{session_id}")
+        assert status == 200, meta
+        if meta["live"] is None or not meta["live"]["running"]:
+            return http("GET", f"{base}/api/sessions/{session_id}")[1]
+        time.sleep(0.2)
+    raise TimeoutError(f"session {session_id} still running after {timeout}s")

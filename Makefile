@@ -7,7 +7,7 @@ FER2013_CSV ?= $(firstword $(wildcard data/raw/fer2013.csv.gz data/raw/fer2013.c
 RAW := data/raw/fer2013.csv.gz
 PORT ?= 5001
 
-.PHONY: install data repro test lint ui serve bench clean
+.PHONY: install data repro test lint ui serve bench clean system-deps
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,7 +33,13 @@ data:
 repro: install data
 	$(BIN)/dvc repro
 
-test: install
+# The live-view tests drive Debian's chromium (never a downloaded browser) and run a window under Xvfb.
+system-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v Xvfb >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver xvfb; } || echo "system-deps: could not install chromium/xvfb; their tests will skip"
+
+test: install system-deps
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -28,14 +28,34 @@ class TwoFixedFaces:
         return list(BOXES)
 
 
+LEVELS = (40, 240, 130)  # dark, bright, mid grey: sad, happy and uncertain to BrightnessClassifier
+
+
+class BrightnessClassifier:
+    """A stand-in emotion model with confident, known answers: a dark face is sad (0.9), a bright one
+    happy (0.8), a mid-grey one unsure (0.4 at most). The app tests check that the pages show what the
+    log holds; the real model's plumbing is tested with the real classifier elsewhere."""
+
+    def classify_faces(self, crops):
+        from ferops.core.fer2013 import EMOTIONS
+
+        out = np.full((len(crops), len(EMOTIONS)), 0.0)
+        for i, c in enumerate(crops):
+            level = float(np.mean(c))
+            label, top = ("sad", 0.9) if level < 90 else ("happy", 0.8) if level > 190 else ("neutral", 0.4)
+            out[i] = (1 - top) / (len(EMOTIONS) - 1)
+            out[i, EMOTIONS.index(label)] = top
+        return out
+
+
 def webm_video(path: Path, n: int, fps: float = 10.0) -> Path:
-    """VP8 in WebM (plays in Chromium, unlike mp4v): two squares whose brightness swaps every second.
-    Flat content, because VP8 encodes noise at ~0.2 s a frame on a loaded 2-core machine."""
+    """VP8 in WebM (plays in Chromium, unlike mp4v): two squares, each dark, bright or grey for 2.5 s in
+    turn. Flat content, because VP8 encodes noise at ~0.2 s a frame on a loaded 2-core machine."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (640, 480))
     for k in range(n):
         frame = np.full((480, 640, 3), 150, np.uint8)
         for j, (x, y, w, h) in enumerate(BOXES):
-            frame[y : y + h, x : x + w] = 40 + 200 * ((k // 10 + j) % 2)
+            frame[y : y + h, x : x + w] = LEVELS[(k // 25 + j) % 3]
         cv2.putText(frame, str(k), (300, 400), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 3)
         writer.write(frame)
     writer.release()
@@ -52,10 +72,11 @@ def long_video(path: Path, n: int, fps: float = 25.0) -> Path:
     return path
 
 
-def http(method: str, url: str, body=None, timeout: float = 30) -> tuple[int, object]:
+def http(method: str, url: str, body=None, timeout: float = 30, headers: dict | None = None) -> tuple[int, object]:
+    """A request as the app's own page sends it (with its X-Requested-With header, unless `headers` says)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if isinstance(body, dict) else {})
+    sent = {"X-Requested-With": "ferops", **({"Content-Type": "application/json"} if isinstance(body, dict) else {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=sent if headers is None else headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             raw, status, kind = r.read(), r.status, r.headers.get("Content-Type", "")

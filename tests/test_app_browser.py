@@ -8,21 +8,20 @@ import json
 
 import pytest
 
-from app_helpers import app_server, webm_video
+from app_helpers import BrightnessClassifier, app_server, webm_video
 from browser import chromium, needs_chromium, screenshot
 from ferops.apps.summary import observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS
-from ferops.runtime.classifier import EmotionClassifier
 
 
 @needs_chromium
 @pytest.mark.slow
-def test_session_in_the_browser(tmp_path, registered_model):
+def test_session_in_the_browser(tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    classifier = EmotionClassifier.from_keras_file(registered_model[1])
+    classifier = BrightnessClassifier()
     video = webm_video(tmp_path / "visit.webm", 150)
     root = tmp_path / "sessions"
     with app_server(root, classifier) as (base, _), chromium() as driver:
@@ -63,6 +62,9 @@ def test_session_in_the_browser(tmp_path, registered_model):
                 cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
                 shown[cells[0]] = cells[1]
             assert shown == {e: f"{s['share'][e]:.1%}" for e in (*EMOTIONS, "uncertain")}
+            assert {k for k, v in s["share"].items() if v > 0.2} == {"sad", "happy", "uncertain"}
+            for c in s["changes"]:
+                assert f"{c['from']} \u2192 {c['to']}" in section.text
 
         wait.until(lambda d: d.execute_script("return document.getElementById('video').readyState") >= 1)
         svg = driver.find_element(By.CSS_SELECTOR, "svg.timeline")

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from app_helpers import app_server, http, wait_done, webm_video
+from app_helpers import BrightnessClassifier, app_server, http, wait_done, webm_video
 from ferops.apps import live
 from ferops.apps.summary import observations, summarise_people
 from ferops.runtime.classifier import EmotionClassifier
@@ -21,10 +21,10 @@ def classifier(registered_model):
     return EmotionClassifier.from_keras_file(registered_model[1])
 
 
-def test_session_from_a_file_library_review_exports(tmp_path, classifier):
+def test_session_from_a_file_library_review_exports(tmp_path):
     video = webm_video(tmp_path / "visit.webm", 30)
     root = tmp_path / "sessions"
-    with app_server(root, classifier) as (base, _):
+    with app_server(root, BrightnessClassifier()) as (base, _):
         status, meta = http("POST", f"{base}/api/sessions", {"source": str(video), "name": "Mary, music"})
         assert status == 200, meta
         meta = wait_done(base, meta["id"])
@@ -37,7 +37,9 @@ def test_session_from_a_file_library_review_exports(tmp_path, classifier):
         records = [json.loads(line) for line in (folder / "session.jsonl").read_text().splitlines()]
         assert [r["t"] for r in records] == pytest.approx([k / 10 for k in range(30)])  # time of the recording
         people = summarise_people(observations(records))
-        assert sorted(people) == [0, 1]
+        # 25 of 30 frames dark (sad) for person 0, bright (happy) for person 1; smoothing lags a frame or two
+        assert sorted(people) == [0, 1] and people[0]["share"]["sad"] == pytest.approx(25 / 30, abs=0.07)
+        assert people[1]["share"]["happy"] == pytest.approx(25 / 30, abs=0.07)
 
         status, page = http("GET", f"{base}/sessions/{meta['id']}")
         assert status == 200 and "Mary, music" in page and "person 0" in page and "person 1" in page
@@ -153,6 +155,16 @@ def test_sessions_folder_not_writable(tmp_path, classifier):
         status, err = http("POST", f"{base}/api/sessions", {"source": str(video)})
         assert status == 500 and f"cannot write to the sessions folder {root}" in err["detail"]
         assert root.read_text() == "the USB disk was unplugged"
+
+
+def test_changes_only_from_the_app_page_and_host(tmp_path, classifier):
+    """Another web site open in the browser cannot start the camera or delete sessions (no custom header
+    without CORS), nor reach the app through a rebinding DNS name."""
+    with app_server(tmp_path / "s", classifier) as (base, _):
+        status, err = http("POST", f"{base}/api/sessions", b'{"source": "0"}', headers={"Content-Type": "text/plain"})
+        assert status == 403 and "X-Requested-With" in err["detail"]
+        assert http("GET", f"{base}/api/sessions", headers={"Host": "evil.example"})[0] == 400
+        assert not (tmp_path / "s").exists()
 
 
 def test_token_needed_when_told(tmp_path, classifier):

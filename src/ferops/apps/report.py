@@ -152,8 +152,9 @@ def timeline_svg(summary: dict) -> str:
             )
     for k in range(11):
         x = label_w + k * (width - label_w) / 10
+        anchor = "end" if k == 10 else "middle"  # the last label stays inside the picture
         parts.append(
-            f'<text x="{x:.0f}" y="{height - 4}" font-size="11" text-anchor="middle">'
+            f'<text x="{x:.0f}" y="{height - 4}" font-size="11" text-anchor="{anchor}">'
             f"{_fmt_t(t0 + k * duration / 10)}</text>"
         )
     parts.append("</svg>")

@@ -44,7 +44,19 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
     runners: dict[str, SessionRunner] = {}
     starting = threading.Lock()  # check-then-claim a camera atomically
 
-    if token:
+    @app.middleware("http")
+    async def same_page_only(request: Request, call_next):
+        """Changes come from this app's own pages: a custom header that no other web page can send
+        without the browser asking first (CORS), so a site visited meanwhile cannot start the camera."""
+        if request.method not in ("GET", "HEAD") and request.headers.get("x-requested-with") != "ferops":
+            return JSONResponse({"detail": "changes need the X-Requested-With: ferops header"}, status_code=403)
+        return await call_next(request)
+
+    if token is None:  # bound to this computer: refuse other Host names (DNS rebinding)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
+    else:
 
         @app.middleware("http")
         async def require_token(request: Request, call_next):
@@ -318,7 +330,8 @@ if (svg && video) svg.addEventListener('click', e => {{
 document.getElementById('savenames').onclick = () => {{
   const names = {{}};
   document.querySelectorAll('.pname').forEach(i => names[i.dataset.person] = i.value);
-  fetch('/api/sessions/{sid}', {{method: 'PATCH', headers: {{'Content-Type': 'application/json'}},
+  fetch('/api/sessions/{sid}', {{method: 'PATCH',
+    headers: {{'Content-Type': 'application/json', 'X-Requested-With': 'ferops'}},
     body: JSON.stringify({{names}})}}).then(r => r.ok ? location.reload() :
     r.json().then(j => document.getElementById('msg').textContent = j.detail));
 }};

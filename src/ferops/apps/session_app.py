@@ -9,6 +9,7 @@ page of a session is rendered here from its log through `ferops.apps.report` (pe
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -117,7 +118,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                 src.capture.release()
                 raise HTTPException(500, str(e) if isinstance(e, sessions.LibraryError)
                                     else f"cannot write to the sessions folder {root}: {e.strerror}") from None
-            runners[meta["id"]] = SessionRunner(folder, src, detector, classifier, save_video).start()
+            runners[meta["id"]] = SessionRunner(folder, src, detector, classifier, save_video, warm).start()
         return meta
 
     @app.get("/", response_class=HTMLResponse)
@@ -237,15 +238,38 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         return StreamingResponse(runner.hub.multipart(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
 
-    def review_data(session_id: str) -> tuple[dict, dict, report.SessionLog]:
+    def read_session(session_id: str) -> tuple[dict, report.SessionLog]:
         folder = folder_of(session_id)
-        meta = sessions.read_meta(folder)
         try:
-            log = report.read_log(folder / sessions.LOG)
+            return sessions.read_meta(folder), report.read_log(folder / sessions.LOG)
         except report.ReportError as e:
             raise HTTPException(409, f"nothing to review yet: {e}") from None
-        summary = report.with_names(report.session_summary(log.records), meta.get("names", {}))
-        return meta, summary, log
+
+    @functools.lru_cache(maxsize=16)
+    def summary_of(log_path: str, _mtime_ns: int, _size: int) -> tuple[dict, list[str]]:
+        """An hour's log (90k lines) takes seconds to read and summarise: once per version of the file."""
+        log = report.read_log(Path(log_path))
+        return report.session_summary(log.records), log.warnings
+
+    def warm(folder: Path) -> None:
+        """Called by a session's thread as it ends: the review opens at once afterwards."""
+        path = folder / sessions.LOG
+        try:
+            stat = path.stat()
+            summary_of(str(path), stat.st_mtime_ns, stat.st_size)
+        except (OSError, report.ReportError):
+            pass  # the review page will say what is wrong
+
+    def review_data(session_id: str) -> tuple[dict, dict, list[str]]:
+        folder = folder_of(session_id)
+        path = folder / sessions.LOG
+        try:
+            stat = path.stat()
+            summary, warnings = summary_of(str(path), stat.st_mtime_ns, stat.st_size)
+        except (OSError, report.ReportError) as e:
+            raise HTTPException(409, f"nothing to review yet: {e}") from None
+        meta = sessions.read_meta(folder)
+        return meta, report.with_names(summary, meta.get("names", {})), warnings
 
     @app.get("/sessions/{session_id}/video")
     def video(session_id: str):
@@ -261,25 +285,26 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)
     def review(session_id: str):
-        meta, summary, log = review_data(session_id)
-        return review_page(meta, summary, log.warnings)
+        meta, summary, warnings = review_data(session_id)
+        return review_page(meta, summary, warnings)
 
     @app.get("/sessions/{session_id}/export.json")
     def export_json(session_id: str):
-        meta, summary, log = review_data(session_id)
+        meta, summary, _ = review_data(session_id)
+        _, log = read_session(session_id)
         body = json.dumps({"session": meta, "summary": summary, "records": log.records}, indent=1)
         return Response(body, media_type="application/json", headers=_download(meta, "json"))
 
     @app.get("/sessions/{session_id}/export.csv")
     def export_csv(session_id: str):
-        meta, _, log = review_data(session_id)
+        meta, log = read_session(session_id)
         return Response(sessions.records_csv(log.records, meta.get("names", {})), media_type="text/csv",
                         headers=_download(meta, "csv"))
 
     @app.get("/sessions/{session_id}/report.html")
     def export_report(session_id: str):
-        meta, summary, log = review_data(session_id)
-        page = report.render_html(f"Session report: {meta['name']}", summary, log.warnings)
+        meta, summary, warnings = review_data(session_id)
+        page = report.render_html(f"Session report: {meta['name']}", summary, warnings)
         return Response(page, media_type="text/html", headers=_download(meta, "html"))
 
     app.state.runners = runners

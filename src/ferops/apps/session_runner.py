@@ -19,8 +19,8 @@ ROLLING_S = 60.0  # the live panel's timeline shows the last minute
 
 
 class SessionRunner:
-    def __init__(self, folder: Path, source: live.Source, detector, classifier, save_video: bool):
-        self.folder, self.source = folder, source
+    def __init__(self, folder: Path, source: live.Source, detector, classifier, save_video: bool, on_done=None):
+        self.folder, self.source, self.on_done = folder, source, on_done
         self.detector, self.classifier = detector, classifier
         self.save_video = save_video
         self.options = live.Options()
@@ -99,6 +99,8 @@ class SessionRunner:
                 )
             except OSError as e:
                 self.error = f"{self.error + '; ' if self.error else ''}could not update session.json: {e.strerror}"
+            if self.on_done is not None:
+                self.on_done(self.folder)
 
     def live_state(self) -> dict:
         """What the live panel draws: each person's current emotion and the last minute, per person."""

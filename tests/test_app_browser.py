@@ -17,6 +17,7 @@ from ferops.core.fer2013 import EMOTIONS
 @needs_chromium
 @pytest.mark.slow
 def test_session_in_the_browser(tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -25,7 +26,8 @@ def test_session_in_the_browser(tmp_path):
     video = webm_video(tmp_path / "visit.webm", 150)
     root = tmp_path / "sessions"
     with app_server(root, classifier) as (base, _), chromium() as driver:
-        wait = WebDriverWait(driver, 120)
+        # The library table is redrawn when a session ends: an element found just before may be replaced.
+        wait = WebDriverWait(driver, 120, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(base + "/")
         assert str(root.resolve()) in driver.find_element(By.CLASS_NAME, "privacy").text  # says where
 
@@ -48,7 +50,7 @@ def test_session_in_the_browser(tmp_path):
         wait.until(lambda d: "review" in d.find_element(By.ID, "live-state").text)
         assert driver.find_element(By.ID, "message").text == ""
 
-        driver.find_element(By.LINK_TEXT, "Mary, photos").click()
+        wait.until(lambda d: d.find_element(By.LINK_TEXT, "Mary, photos").click() or True)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.timeline"))
         (folder,) = list(root.iterdir())
         records = [json.loads(line) for line in (folder / "session.jsonl").read_text().splitlines()]

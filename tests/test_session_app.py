@@ -172,3 +172,15 @@ def test_token_needed_when_told(tmp_path, classifier):
         assert http("GET", f"{base}/api/sessions")[0] == 401
         assert http("GET", f"{base}/api/sessions?token=wrong")[0] == 401
         assert http("GET", f"{base}/api/sessions?token=s3cret") == (200, [])
+
+
+def test_model_version_recorded_with_each_session(registered_model):
+    import mlflow
+
+    from ferops.apps.session_app import model_version
+
+    mlflow.set_tracking_uri(registered_model[0])
+    mlflow.set_registry_uri(registered_model[0])
+    assert model_version("models:/fer@production") == "1" and model_version("models:/fer/Production") == "1"
+    assert model_version("models:/fer/Staging") is None and model_version("models:/fer/3") == "3"
+    assert model_version("runs:/abc/model") is None and model_version(str(registered_model[1])) is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from ferops.core.config import SESSIONS_DIR
+from ferops.apps.sessions import DEFAULT_ROOT as SESSIONS_DIR
 from ferops.registry.loading import DEFAULT_MODEL_URI
 
 app = typer.Typer(
@@ -180,7 +180,6 @@ def session_app(
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
     from ferops.apps import live_page, session_app as web
-    from ferops.registry.loading import model_version
     from ferops.runtime.faces import live_detector
 
     if sessions.exists() and not sessions.is_dir():
@@ -196,7 +195,8 @@ def session_app(
         typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
                    err=True)
 
-    web.serve(sessions, host, port, model_uri, classifier, model_version(model_uri), live_detector, on_ready=ready)
+    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), live_detector,
+              on_ready=ready)
 
 
 @app.command()

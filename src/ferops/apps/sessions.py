@@ -24,6 +24,9 @@ from ferops.core.fer2013 import EMOTIONS
 from ferops.core.io import write_json
 from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW
 
+# The default library: in the user's home, not in a checkout (sessions outlive clones). Kept here, not in
+# core/config.py, because every pipeline stage depends on core/: a change there would retrain the model.
+DEFAULT_ROOT = Path.home() / "ferops-sessions"
 META, LOG = "session.json", "session.jsonl"
 ANNOTATED = "annotated.webm"  # VP8 in WebM: plays in every browser, so the review can show it
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$")

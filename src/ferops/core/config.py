@@ -22,9 +22,6 @@ CHECKPOINT_DIR = Path("data/interim/train_backup")
 METRICS_DIR = Path("metrics")
 REPORTS_DIR = Path("reports")
 
-# `ferops app`'s session library: in the user's home, not in a checkout (sessions outlive clones).
-SESSIONS_DIR = Path.home() / "ferops-sessions"
-
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 ARTIFACT_ROOT = Path("mlartifacts")
 

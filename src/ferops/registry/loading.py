@@ -50,24 +50,3 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
     if not hasattr(python_model, "classifier"):
         raise ModelNotFound(f"model at {model_uri!r} is not a ferops emotion model")
     return python_model.classifier
-
-
-def model_version(model_uri: str) -> str | None:
-    """The registered version a models:/ URI points at now (for session records), or None."""
-    import re
-
-    m = re.match(r"^models:/([^/@]+)(?:@([^/]+)|/([^/]+))$", model_uri)
-    if not m:
-        return None
-    name, alias, ref = m.groups()
-    try:
-        client = mlflow.MlflowClient()
-        if alias:
-            return str(client.get_model_version_by_alias(name, alias).version)
-        if ref.isdigit():
-            return ref
-        versions = client.search_model_versions(f"name='{name}'")
-        in_stage = [int(v.version) for v in versions if v.current_stage.lower() == ref.lower()]
-        return str(max(in_stage)) if in_stage else None
-    except MlflowException:
-        return None

@@ -368,3 +368,14 @@ def test_signal_finishes_video_and_log(tmp_path, registered_model, sig):
         frames += 1
     assert frames == len(records)
     assert not list(tmp_path.glob(".annotated.partial*")), "no temporary video left behind"
+
+
+def test_failed_start_leaves_an_existing_log_as_it_was(cli_env, tmp_path):
+    log = tmp_path / "yesterday.jsonl"
+    log.write_text('{"frame": 0, "t": 0.0, "faces": []}\n')
+    result = cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "typo.mp4"), "--headless", "--log", str(log)])
+    one_line_error(result, "video file not found")
+    result = cli_env.invoke(app, ["webcam", "--source", str(noise_video(tmp_path / "v.mp4", 2)), "--headless",
+                                  "--log", str(log), "--model-uri", "models:/nope@production"])
+    one_line_error(result, "does not resolve")
+    assert log.read_text() == '{"frame": 0, "t": 0.0, "faces": []}\n'

@@ -59,14 +59,28 @@ def webcam(
     from ferops.runtime.faces import live_detector
 
     options = live.Options(max_frames=max_frames, smooth=smooth)
+
+    def finish(signum, _frame) -> None:
+        options.stop.set()  # the loop ends after this frame and closes the video and log properly
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+
+    # From the start, so a stop while the model loads is clean too; the previous handlers come back after.
+    previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
     with ExitStack() as stack:
+        stack.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
         try:
             live.check_outputs(source, output, log)
-            log_file = stack.enter_context(live.open_log(log)) if log else None
+            if log:
+                live.check_log_folder(log)
             src = live.open_source(source)
         except (live.SourceError, live.OutputError) as e:
             fail(str(e))
+        stack.callback(src.capture.release)
         classifier = _classifier(model_uri)
+        try:  # opened last: a source or model that fails leaves an existing log as it was
+            log_file = stack.enter_context(live.open_log(log)) if log else None
+        except live.OutputError as e:
+            fail(str(e))
         show = None
         if not headless and live_page.has_window():
             import cv2
@@ -81,12 +95,6 @@ def webcam(
             typer.echo(f"live view: {page.url}" + ("" if opened else " (open it in a browser)"), err=True)
             show = page.show
 
-        def finish(signum, _frame) -> None:
-            options.stop.set()  # the loop ends after this frame and closes the video and log properly
-            signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, finish)
         try:
             frames = live.run(src, live_detector(), classifier, options, log=log_file, writer_path=output, show=show)
         except (live.SourceError, live.OutputError) as e:

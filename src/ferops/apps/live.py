@@ -123,15 +123,20 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def check_log_folder(path: Path) -> None:
+    """The cheap checks, before anything slow: the log is not a folder and its folder exists."""
+    if path.is_dir():
+        raise OutputError(f"cannot write the log {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write the log {path}: folder {path.parent} does not exist")
+
+
 def open_log(path: Path) -> io.FileIO:
     """The log file, opened for writing, or one clear OutputError saying why it cannot be.
 
     Unbuffered: each record is one write call, so a failed write (a full disk) leaves nothing pending
     that a later flush or close could half-write."""
-    if path.is_dir():
-        raise OutputError(f"cannot write the log {path}: it is a folder")
-    if not path.parent.is_dir():
-        raise OutputError(f"cannot write the log {path}: folder {path.parent} does not exist")
+    check_log_folder(path)
     try:
         return io.FileIO(path, "w")
     except OSError as e:

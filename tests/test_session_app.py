@@ -7,10 +7,11 @@ import io
 import json
 import time
 
+import cv2
 import numpy as np
 import pytest
 
-from app_helpers import BrightnessClassifier, app_server, http, wait_done, webm_video
+from app_helpers import BrightnessClassifier, app_server, http, long_video, wait_done, webm_video
 from ferops.apps import live
 from ferops.apps.summary import observations, summarise_people
 from ferops.runtime.classifier import EmotionClassifier
@@ -184,3 +185,48 @@ def test_model_version_recorded_with_each_session(registered_model):
     assert model_version("models:/fer@production") == "1" and model_version("models:/fer/Production") == "1"
     assert model_version("models:/fer/Staging") is None and model_version("models:/fer/3") == "3"
     assert model_version("runs:/abc/model") is None and model_version(str(registered_model[1])) is None
+
+
+def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import clean_env, free_port
+    from test_live_view import read_stderr_until
+
+    ferops = str(Path(sys.executable).with_name("ferops"))
+    taken = tmp_path / "file"
+    taken.write_text("x")
+    r = subprocess.run([ferops, "app", "--sessions", str(taken)], capture_output=True, text=True, env=clean_env(),
+                       timeout=120)
+    assert r.returncode == 1 and r.stderr.strip() == f"error: --sessions {taken} is a file, not a folder"
+
+    port, root = free_port(), tmp_path / "library"
+    env = clean_env()
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([ferops, "app", "--port", str(port), "--sessions", str(root), "--model-uri",
+                             str(registered_model[1])], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    try:
+        url = read_stderr_until(proc, r"ferops app: (http://127\.0\.0\.1:\d+/)").group(1)
+        assert url == f"http://127.0.0.1:{port}/"
+        status, page = http("GET", url)
+        assert status == 200 and str(root.resolve()) in page and "Start a session" in page
+        video = long_video(tmp_path / "long.mp4", 3000)
+        status, meta = http("POST", url + "api/sessions", {"source": str(video), "save_video": True})
+        assert status == 200, meta
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)  # systemd, docker stop: the running session is finished first
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
+        done = json.loads((root / meta["id"] / "session.json").read_text())
+        lines = (root / meta["id"] / "session.jsonl").read_text().splitlines()
+        assert done["state"] == "stopped" and 0 < done["frames"] == len(lines) < 3000
+        assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+        annotated = root / meta["id"] / "annotated.webm"
+        check = cv2.VideoCapture(str(annotated))
+        assert done["annotated_video"] == "annotated.webm" and check.read()[0], "the saved video is finished"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

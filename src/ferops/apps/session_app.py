@@ -9,6 +9,7 @@ page of a session is rendered here from its log through `ferops.apps.report` (pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import json
@@ -41,8 +42,19 @@ def source_key(spec: str) -> str:
 def create_app(root: Path, classifier, model_uri: str, model_version: str | None, detector_factory,
                token: str | None = None) -> FastAPI:
     """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
-    app = FastAPI(title="ferops sessions", docs_url=None, redoc_url=None, openapi_url=None)
     runners: dict[str, SessionRunner] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        # Shutdown (Ctrl-C, SIGTERM): every running session finishes its log, video and session.json
+        # before the process ends (uvicorn re-raises the signal right after this).
+        for runner in runners.values():
+            runner.stop()
+        for runner in runners.values():
+            await run_in_threadpool(runner.join, 30)
+
+    app = FastAPI(title="ferops sessions", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     starting = threading.Lock()  # check-then-claim a camera atomically
 
     @app.middleware("http")
@@ -389,7 +401,8 @@ document.getElementById('savenames').onclick = () => {{
 
 def serve(root: Path, host: str, port: int, model_uri: str, classifier, model_version, detector_factory,
           on_ready=None) -> None:
-    """Runs the app until Ctrl-C / SIGTERM; running sessions are stopped and their files finished first."""
+    """Runs the app until Ctrl-C / SIGTERM; running sessions are stopped and their files finished first
+    (the app's lifespan), then uvicorn ends the process by the same signal."""
     import uvicorn
 
     token = None if host in ("127.0.0.1", "localhost", "::1") else secrets.token_urlsafe(16)
@@ -404,10 +417,4 @@ def serve(root: Path, host: str, port: int, model_uri: str, classifier, model_ve
             on_ready(url)
 
     threading.Thread(target=announce, daemon=True).start()
-    try:
-        server.run()
-    finally:
-        for runner in app.state.runners.values():
-            runner.stop()
-        for runner in app.state.runners.values():
-            runner.join(timeout=10)
+    server.run()

@@ -379,3 +379,19 @@ def test_failed_start_leaves_an_existing_log_as_it_was(cli_env, tmp_path):
                                   "--log", str(log), "--model-uri", "models:/nope@production"])
     one_line_error(result, "does not resolve")
     assert log.read_text() == '{"frame": 0, "t": 0.0, "faces": []}\n'
+
+
+class FiniteStreamThatDrops(DroppingCapture):
+    """An HTTP video of 100 frames whose connection dies after 40."""
+
+    def get(self, prop):
+        return 100 if prop == cv2.CAP_PROP_FRAME_COUNT else 0
+
+
+def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model):
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    source = live.Source("http://host/visit.mp4", FiniteStreamThatDrops(40), "stream", finite=True)
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f, pytest.raises(live.SourceError, match="ended after 40 of its 100 frames"):
+        live.run(source, HaarDetector(), clf, live.Options(), log=f)
+    assert len(log.read_text().splitlines()) == 40

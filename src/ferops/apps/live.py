@@ -219,6 +219,7 @@ def run(
             ok, frame = source.capture.read()
             if not ok:
                 if source.finite:
+                    _check_complete(source, frame_no)
                     break
                 frame = _recover(source, options, frame_no)
             faces = face_records(frame, detector, classifier, tracker)
@@ -249,6 +250,16 @@ def run(
             os.replace(tmp_video, writer_path)
         source.capture.release()
     return frame_no
+
+
+def _check_complete(source: Source, frame_no: int) -> None:
+    """A finite stream that stops well short of its length dropped: say so (replaying it would be wrong).
+    Files are not checked: a cut recording still gives what it holds, and counts are estimates."""
+    count = source.capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    if source.kind == "stream" and count > 0 and frame_no < 0.9 * count - 5:
+        raise SourceError(
+            f"stream {source.spec} ended after {frame_no} of its {int(count)} frames (the connection dropped)"
+        )
 
 
 def _recording_time(source: Source, frame_no: int) -> float:

@@ -5,52 +5,115 @@ import pytest
 from typer.testing import CliRunner
 
 from ferops.apps.cli import app
-from ferops.apps.report import ReportError, read_log, summarise
-from ferops.core.fer2013 import EMOTIONS
+from ferops.apps.report import ReportError, read_log, render_html, session_summary
 
 
-def face(label, conf=0.9):
-    return {"box": [0, 0, 10, 10], "label": label, "confidence": conf, "probs": {}}
+def face(label, conf=0.9, pid=0):
+    return {"id": pid, "box": [0, 0, 10, 10], "label": label, "confidence": conf, "probs": {}}
 
 
-def write_session(path, labels, step=0.5):
+def write_session(path, labels, step=0.5, second=None):
+    """One person per label list; `second` adds a second person beside the first."""
     with open(path, "w") as f:
         for i, label in enumerate(labels):
-            f.write(json.dumps({"frame": i, "t": i * step, "faces": [face(label)] if label else []}) + "\n")
+            faces = [face(label)] if label else []
+            if second:
+                faces.append(face(second[i], pid=1))
+            f.write(json.dumps({"frame": i, "t": i * step, "faces": faces}) + "\n")
     return path
 
 
-def test_summary_shares_stretches_and_no_face(tmp_path):
-    labels = ["happy"] * 4 + [None] * 2 + ["sad"] * 2 + ["happy"] * 2
-    s = summarise(read_log(write_session(tmp_path / "s.jsonl", labels)))
+def one_line_error(result, expected: str):
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_each_person_reported_apart(tmp_path):
+    """A sad patient beside a smiling therapist is reported sad, not 100 % happy."""
+    log = write_session(tmp_path / "s.jsonl", ["sad"] * 10, second=["happy"] * 10)
+    s = session_summary(read_log(log).records)
     assert s["frames"] == 10 and s["duration_s"] == 5.0
-    assert s["time_share"]["happy"] == 0.6 and s["time_share"]["sad"] == 0.2
-    assert s["longest"]["happy"] == {"start_t": 0.0, "end_t": 2.0, "seconds": 2.0, "frames": 4}
-    assert s["frames_without_face"] == 2 and s["no_face_share"] == 0.2
+    assert s["people"]["0"]["share"]["sad"] == 1.0 and s["people"]["0"]["share"]["happy"] == 0.0
+    assert s["people"]["1"]["share"]["happy"] == 1.0
 
 
-def test_most_confident_face_speaks_for_the_frame(tmp_path):
-    path = tmp_path / "s.jsonl"
-    path.write_text(json.dumps({"frame": 0, "t": 0.0, "faces": [face("sad", 0.4), face("fear", 0.8)]}) + "\n")
-    assert read_log(path)[0].label == "fear"
+def test_no_face_frames_and_recording_time(tmp_path):
+    labels = ["happy"] * 4 + [None] * 2 + ["sad"] * 4
+    s = session_summary(read_log(write_session(tmp_path / "s.jsonl", labels)).records)
+    assert s["frames_without_face"] == 2
+    person = s["people"]["0"]
+    assert person["longest"]["happy"]["start_t"] == 0.0 and person["longest"]["sad"]["start_t"] == 3.0
 
 
-def test_bad_log_names_the_line(tmp_path):
+def test_cut_last_line_is_skipped_with_a_warning(tmp_path):
+    log = write_session(tmp_path / "s.jsonl", ["happy"] * 3)
+    with open(log, "a") as f:
+        f.write('{"frame": 3, "t": 1.5, "fa')  # the crash came mid-write
+    session = read_log(log)
+    assert len(session.records) == 3 and "line 4 was cut off" in session.warnings[0]
+    result = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and (tmp_path / "out" / "s_report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("{not json\n", "line 2: not a ferops session record: not JSON"),
+        ('{"frame": 1, "t": NaN, "faces": []}\n', "line 2: not a ferops session record: t is not a finite number"),
+        (
+            '{"frame": 1, "t": 1.0, "faces": [{"label": "joy", "confidence": 0.9}]}\n',
+            "line 2: not a ferops session record: unknown label 'joy'",
+        ),
+        ('{"frame": 1, "t": 1.0, "faces": [{"label": "sad", "confidence": 7}]}\n', "confidence 7 is not between"),
+    ],
+)
+def test_bad_line_names_the_line(tmp_path, line, expected):
     path = write_session(tmp_path / "s.jsonl", ["happy"])
     with open(path, "a") as f:
-        f.write("{not json\n")
-    with pytest.raises(ReportError, match="line 2: not a ferops session record"):
+        f.write(line)
+    with pytest.raises(ReportError, match=re.escape(expected)):
         read_log(path)
+    one_line_error(CliRunner().invoke(app, ["report", str(path), "--out", str(tmp_path / "o")]), expected)
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir()), "nothing written"
 
 
-def test_report_command_writes_png_and_html(tmp_path):
-    log = write_session(tmp_path / "session.jsonl", ["neutral"] * 5 + ["happy"] * 5)
+def test_binary_file_refused(tmp_path):
+    path = tmp_path / "video.mp4"
+    path.write_bytes(bytes(range(256)) * 40)
+    one_line_error(CliRunner().invoke(app, ["report", str(path)]), "is not a ferops session log (binary data")
+
+
+def test_out_existing_file_and_unwritable_folder_refused(tmp_path):
+    log = write_session(tmp_path / "s.jsonl", ["happy"] * 3)
+    existing = tmp_path / "taken.html"
+    existing.write_text("keep me")
+    one_line_error(CliRunner().invoke(app, ["report", str(log), "--out", str(existing)]), "is an existing file")
+    assert existing.read_text() == "keep me"
+    # /proc/self refuses new files even to root (tests may run as root, where chmod does not bind)
+    one_line_error(CliRunner().invoke(app, ["report", str(log), "--out", "/proc/self/ferops"]), "cannot write")
+
+
+def test_report_command_writes_one_self_contained_page(tmp_path):
+    log = write_session(tmp_path / "session.jsonl", ["neutral"] * 5 + ["happy"] * 5, second=["sad"] * 10)
     result = CliRunner().invoke(app, ["report", str(log), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     page = (tmp_path / "out" / "session_report.html").read_text()
-    assert 'src="session_timeline.png"' in page
-    shares = dict(re.findall(r"<tr><td>(\w+)</td><td>([0-9.]+%)</td>", page))
-    assert shares == {e: "0.0%" for e in EMOTIONS} | {"happy": "50.0%", "neutral": "50.0%"}, shares
-    assert (tmp_path / "out" / "session_timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in page and "src=" not in page, "one file: no external images"
+    assert "person 0" in page and "person 1" in page and "50.0%" in page and "100.0%" in page
+    summary = json.loads((tmp_path / "out" / "session_summary.json").read_text())
+    assert summary["people"]["1"]["share"]["sad"] == 1.0
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "none.jsonl")])
-    assert missing.exit_code == 1 and "error: session log not found" in missing.output
+    one_line_error(missing, "session log not found")
+
+
+def test_uncertain_shown_as_uncertain(tmp_path):
+    path = tmp_path / "s.jsonl"
+    with open(path, "w") as f:
+        for i in range(8):
+            f.write(json.dumps({"frame": i, "t": i * 0.5, "faces": [face("angry", conf=0.3)]}) + "\n")
+    s = session_summary(read_log(path).records)
+    assert s["people"]["0"]["share"]["uncertain"] == 1.0 and s["people"]["0"]["share"]["angry"] == 0.0
+    assert "url(#unc)" in render_html("t", s)

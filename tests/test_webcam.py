@@ -272,10 +272,148 @@ def test_predict_refuses_a_bare_keras_file_without_its_calibration(tmp_path, cli
     )
 
 
-def test_error_window_without_gui_support(cli_env, tmp_path):
-    import re
+# --- faults found by trying it as a hostile user would (issue 10) ---
 
-    if not re.search(r"GUI:\s+NONE", cv2.getBuildInformation()):
-        pytest.skip("this OpenCV build has a GUI backend (opencv-python): a window would open")
-    video = write_video(tmp_path / "v.mp4", [np.zeros((480, 640, 3), np.uint8)] * 2)
-    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(video)]), "cannot open a window")
+
+def noise_video(path: Path, n: int, fps: float = 25.0) -> Path:
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (31, 31), 0)
+    return write_video(path, [np.roll(base, 3 * k, axis=1) for k in range(n)], fps=fps)
+
+
+def test_output_or_log_on_the_source_is_refused(cli_env, tmp_path):
+    video = noise_video(tmp_path / "session.mp4", 3)
+    before = video.read_bytes()
+    (tmp_path / "alias.mp4").symlink_to(video)
+    for flag, path in [
+        ("--output", str(video)),
+        ("--log", str(video)),
+        ("--output", str(tmp_path / "sub" / ".." / "session.mp4")),
+        ("--output", str(tmp_path / "alias.mp4")),
+    ]:
+        result = cli_env.invoke(app, ["webcam", "--source", str(video), "--headless", flag, path])
+        one_line_error(result, "is the source recording")
+    assert video.read_bytes() == before
+
+
+def test_text_file_as_source_is_refused(cli_env, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Session plan: photos of the seaside, music from 1962.\n" * 20)
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(notes), "--headless"]), "it is a text file")
+
+
+@pytest.mark.parametrize(
+    "log, expected",
+    [
+        ("missing/s.jsonl", "folder"),
+        ("/proc/self/s.jsonl", "cannot write the log"),
+        ("/dev/full", "No space left on device"),
+    ],
+)
+def test_log_location_that_cannot_be_written(cli_env, tmp_path, log, expected):
+    video = noise_video(tmp_path / "v.mp4", 3)
+    target = str(tmp_path / log) if not log.startswith("/") else log
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(video), "--headless", "--log", target]), expected)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_recording_time_from_the_video_and_wall_clock(tmp_path, registered_model):
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    video = noise_video(tmp_path / "v.mp4", 20, fps=10.0)
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f:
+        n = live.run(live.open_source(str(video)), live_detector(), clf, live.Options(), log=f)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert n == 20 and [r["t"] for r in records] == [k / 10 for k in range(20)]  # not processing time
+    from datetime import datetime
+
+    walls = [datetime.fromisoformat(r["wall"]) for r in records]
+    assert walls == sorted(walls) and walls[0].tzinfo is not None
+
+
+def test_finite_video_over_http_ends_at_its_end(tmp_path, registered_model):
+    """Served like `python -m http.server`: 12 frames are 12 frames, not replayed from the start."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    noise_video(tmp_path / "v.mp4", 12, fps=12.0)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        clf = EmotionClassifier.from_keras_file(registered_model[1])
+        source = live.open_source(f"http://127.0.0.1:{server.server_address[1]}/v.mp4")
+        assert source.kind == "stream" and source.finite
+        records = []
+        n = live.run(source, live_detector(), clf, live.Options(max_frames=40), on_record=records.append)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert n == 12 and records[-1]["t"] == pytest.approx(11 / 12, abs=1e-3)
+
+
+def mp4_is_finished(path: Path) -> bool:
+    """An mp4 is playable once its index (the moov box) is written, at the writer's release."""
+    data = path.read_bytes()
+    return b"moov" in data and b"mdat" in data
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signal_finishes_video_and_log(tmp_path, registered_model, sig):
+    import signal
+    import time
+
+    video = noise_video(tmp_path / "long.mp4", 600)
+    log, out = tmp_path / "s.jsonl", tmp_path / "annotated.mp4"
+    proc = subprocess.Popen(
+        [*FERROPS, "webcam", "--source", str(video), "--headless", "--log", str(log), "--output", str(out)],
+        env=clean_env(MLFLOW_TRACKING_URI=registered_model[0]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 10):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "(stopped)" in err and "Traceback" not in err
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line complete
+    assert 10 <= len(records) < 600 and [r["frame"] for r in records] == list(range(len(records)))
+    assert mp4_is_finished(out)
+    check = cv2.VideoCapture(str(out))
+    frames = 0
+    while check.read()[0]:
+        frames += 1
+    assert frames == len(records)
+    assert not list(tmp_path.glob(".annotated.partial*")), "no temporary video left behind"
+
+
+def test_failed_start_leaves_an_existing_log_as_it_was(cli_env, tmp_path):
+    log = tmp_path / "yesterday.jsonl"
+    log.write_text('{"frame": 0, "t": 0.0, "faces": []}\n')
+    result = cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "typo.mp4"), "--headless", "--log", str(log)])
+    one_line_error(result, "video file not found")
+    result = cli_env.invoke(app, ["webcam", "--source", str(noise_video(tmp_path / "v.mp4", 2)), "--headless",
+                                  "--log", str(log), "--model-uri", "models:/nope@production"])
+    one_line_error(result, "does not resolve")
+    assert log.read_text() == '{"frame": 0, "t": 0.0, "faces": []}\n'
+
+
+class FiniteStreamThatDrops(DroppingCapture):
+    """An HTTP video of 100 frames whose connection dies after 40."""
+
+    def get(self, prop):
+        return 100 if prop == cv2.CAP_PROP_FRAME_COUNT else 0
+
+
+def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model):
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    source = live.Source("http://host/visit.mp4", FiniteStreamThatDrops(40), "stream", finite=True)
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f, pytest.raises(live.SourceError, match="ended after 40 of its 100 frames"):
+        live.run(source, HaarDetector(), clf, live.Options(), log=f)
+    assert len(log.read_text().splitlines()) == 40

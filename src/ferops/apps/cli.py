@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from ferops.apps.sessions import DEFAULT_ROOT as SESSIONS_DIR
 from ferops.registry.names import PRODUCTION_URI, STAGE_URI
 
 app = typer.Typer(
@@ -39,53 +40,65 @@ def webcam(
         help=f"{PRODUCTION_URI}, {STAGE_URI}, runs:/..., a model folder or a .keras file (with calibration.json)",
     ),
     source: str = typer.Option("0", help="camera index, video file, or stream URL (rtsp://, http://)"),
-    headless: bool = typer.Option(False, help="no window (servers, CI, recordings)"),
+    headless: bool = typer.Option(False, help="no live view at all (servers, CI, recordings)"),
     output: Path | None = typer.Option(None, help="write the annotated video here (.mp4)"),
     log: Path | None = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
     max_frames: int | None = typer.Option(None, min=1, help="stop after N frames"),
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
 ) -> None:
-    """Live emotion detection from a camera, a video file or a stream. `q` or Esc quits."""
-    from ferops.apps import live
+    """Live emotion detection from a camera, a video file or a stream.
+
+    The live view is a window where OpenCV can open one, else a local page in the browser (its
+    address is printed). `q`, Esc, the page's Stop button, Ctrl-C or SIGTERM end the run cleanly."""
+    import signal
+
+    from ferops.apps import live, live_page
     from ferops.runtime.faces import live_detector
 
-    try:
-        src = live.open_source(source)
-    except live.SourceError as e:
-        fail(str(e))
-    classifier = _classifier(model_uri)
-    show = None
-    if not headless:
-        import cv2
+    options = live.Options(max_frames=max_frames, smooth=smooth)
 
-        def show(frame) -> bool:
-            try:
-                cv2.imshow("ferops", frame)
-            except cv2.error:
-                raise live.SourceError(
-                    "this OpenCV build cannot open a window (opencv-python-headless): use --headless "
-                    "with --output/--log, or install opencv-python<5 for a live window"
-                ) from None
-            return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+    def finish(signum, _frame) -> None:
+        options.stop.set()  # the loop ends after this frame and closes the video and log properly
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
 
+    # From the start, so a stop while the model loads is clean too; the previous handlers come back after.
+    previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
     with ExitStack() as stack:
-        log_file = stack.enter_context(open(log, "w")) if log else None
+        stack.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
         try:
-            frames = live.run(
-                src,
-                live_detector(),
-                classifier,
-                live.Options(max_frames=max_frames, smooth=smooth),
-                log=log_file,
-                writer_path=output,
-                show=show,
-            )
-        except live.SourceError as e:
+            live.check_outputs(source, output, log)
+            if log:
+                live.check_log_folder(log)
+            src = live.open_source(source)
+        except (live.SourceError, live.OutputError) as e:
             fail(str(e))
-        except KeyboardInterrupt:
-            frames = None
+        stack.callback(src.capture.release)
+        classifier = _classifier(model_uri)
+        try:  # opened last: a source or model that fails leaves an existing log as it was
+            log_file = stack.enter_context(live.open_log(log)) if log else None
+        except live.OutputError as e:
+            fail(str(e))
+        show = None
+        if not headless and live_page.has_window():
+            import cv2
+
+            def show(frame) -> bool:
+                cv2.imshow("ferops", frame)
+                return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+        elif not headless:
+            page = stack.enter_context(live_page.LivePage(options.stop))
+            opened = live_page.open_browser(page.url)
+            typer.echo(f"live view: {page.url}" + ("" if opened else " (open it in a browser)"), err=True)
+            show = page.show
+
+        try:
+            frames = live.run(src, live_detector(), classifier, options, log=log_file, writer_path=output, show=show)
+        except (live.SourceError, live.OutputError) as e:
+            fail(str(e))
     typer.echo(
-        f"webcam: processed {frames if frames is not None else 'some'} frames"
+        f"webcam: processed {frames} frames"
+        + (" (stopped)" if options.stop.is_set() else "")
         + (f", log {log}" if log else "")
         + (f", video {output}" if output else ""),
         err=True,
@@ -151,14 +164,44 @@ def report(
     log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
     out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
 ) -> None:
-    """Summarise a session: time share per emotion, timeline plot, longest stretches, frames without a face."""
+    """Summarise a session per person: time share per emotion, timeline, longest stretches, changes, uncertain."""
     from ferops.apps.report import ReportError, write_report
 
     try:
-        png, page = write_report(log, out or log.parent)
+        page, warnings = write_report(log, out or log.parent)
     except ReportError as e:
         fail(str(e))
-    typer.echo(f"report: {page} (timeline {png})")
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(f"report: {page}")
+
+
+@app.command("app")
+def session_app(
+    port: int = typer.Option(8000, help="port of the page"),
+    sessions: Path = typer.Option(SESSIONS_DIR, help="the session library: one folder per session"),
+    host: str = typer.Option("127.0.0.1", help="127.0.0.1 keeps it on this computer; any other needs the token"),
+    model_uri: str = typer.Option(PRODUCTION_URI, help="the model every session uses"),
+) -> None:
+    """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
+    from ferops.apps import live_page, session_app as web
+    from ferops.runtime.faces import live_detector
+
+    if sessions.exists() and not sessions.is_dir():
+        fail(f"--sessions {sessions} is a file, not a folder")
+    try:
+        sessions.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create the sessions folder {sessions}: {e.strerror}")
+    classifier = _classifier(model_uri)
+
+    def ready(url: str) -> None:
+        opened = live_page.open_browser(url)
+        typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
+                   err=True)
+
+    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), live_detector,
+              on_ready=ready)
 
 
 @app.command()

@@ -1,14 +1,23 @@
-"""Frames -> faces -> emotions, live: the engine behind `ferops webcam`.
+"""Frames -> faces -> emotions, live: the engine behind `ferops webcam` and the session app.
 
 decode -> detect (Haar by default) -> one batched model call for all faces -> per-face
-smoothing -> overlay -> window / video file / JSON-lines log.
+smoothing -> overlay -> window / page / video file / JSON-lines log.
+
+Each log record's `t` is the time in the recording for a file or a finite stream (from the video's
+timestamps), and seconds since the start for a camera or a live stream; `wall` is the wall-clock
+time (UTC) at which the frame was processed.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import os
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 from collections.abc import Callable
@@ -26,11 +35,18 @@ class SourceError(RuntimeError):
     """The video source cannot be opened, or dropped for good."""
 
 
+class OutputError(RuntimeError):
+    """An output (log, annotated video) cannot be written, or would overwrite the source."""
+
+
 @dataclass
 class Source:
     spec: str
     capture: cv2.VideoCapture
     kind: str  # camera | stream | file
+    # A file, or a stream of known length (a video file served over HTTP): its end is the end of the
+    # session, never a drop to recover from by reopening (which would replay it from the start).
+    finite: bool = False
 
     def reopen(self) -> bool:
         self.capture.release()
@@ -49,17 +65,106 @@ def open_source(spec: str) -> Source:
         cap = cv2.VideoCapture(spec)
         if not cap.isOpened():
             raise SourceError(f"cannot open stream {spec}")
-        return Source(spec, cap, "stream")
+        return Source(spec, cap, "stream", finite=cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0)
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"video file not found: {spec}")
+    if path.is_dir():
+        raise SourceError(f"{spec} is a folder, not a video file")
+    if looks_like_text(path):
+        raise SourceError(f"{spec} is not a readable video (it is a text file)")
     cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened() or cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and not cap.grab():
+    if not cap.isOpened() or _fourcc(cap) in TEXT_CODECS or cap.get(cv2.CAP_PROP_FRAME_COUNT) <= 0 and not cap.grab():
         cap.release()
         raise SourceError(f"{spec} is not a readable video")
     if cap.get(cv2.CAP_PROP_POS_FRAMES) > 0:  # the probe above consumed a frame: rewind
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-    return Source(spec, cap, "file")
+    return Source(spec, cap, "file", finite=True)
+
+
+# FFmpeg "plays" text files through its tty demuxer (ANSI art): never a recording.
+TEXT_CODECS = {"ansi", "tty"}
+
+
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    return code.to_bytes(4, "little").decode("latin-1").strip("\x00 ").lower()
+
+
+def looks_like_text(path: Path, probe: int = 4096) -> bool:
+    """Video containers start with binary headers; a text file decodes as UTF-8 without NUL bytes.
+    (YUV4MPEG2 is the one video format with a text header.)"""
+    with open(path, "rb") as f:
+        head = f.read(probe)
+    if not head or head.startswith(b"YUV4MPEG2") or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3  # a multi-byte character cut by the probe's end is still text
+    return True
+
+
+def check_outputs(spec: str, *outputs: Path | None) -> None:
+    """Refuses an output path that is the source recording (or another output): it would be overwritten."""
+    paths = [Path(o) for o in outputs if o is not None]
+    source = Path(spec) if not spec.isdigit() and "://" not in spec else None
+    for k, out in enumerate(paths):
+        if source is not None and _same_file(out, source):
+            raise OutputError(f"{out} is the source recording {spec}: refusing to overwrite it, choose another path")
+        for other in paths[:k]:
+            if _same_file(out, other):
+                raise OutputError(f"{out} is given as two outputs (--output and --log): choose two paths")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_log_folder(path: Path) -> None:
+    """The cheap checks, before anything slow: the log is not a folder and its folder exists."""
+    if path.is_dir():
+        raise OutputError(f"cannot write the log {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write the log {path}: folder {path.parent} does not exist")
+
+
+def open_log(path: Path) -> io.FileIO:
+    """The log file, opened for writing, or one clear OutputError saying why it cannot be.
+
+    Unbuffered: each record is one write call, so a failed write (a full disk) leaves nothing pending
+    that a later flush or close could half-write."""
+    check_log_folder(path)
+    try:
+        return io.FileIO(path, "w")
+    except OSError as e:
+        raise OutputError(f"cannot write the log {path}: {e.strerror}") from None
+
+
+def write_record(log: TextIO | io.RawIOBase, record: dict) -> None:
+    """One complete line, flushed; on a failed write (a full disk) the partial line is cut off again."""
+    line = json.dumps(record, allow_nan=False) + "\n"
+    try:
+        pos = log.tell()
+    except OSError:
+        pos = None
+    try:
+        if isinstance(log, io.RawIOBase):
+            data = memoryview(line.encode())
+            while data:
+                data = data[log.write(data) :]
+        else:
+            log.write(line)
+            log.flush()
+    except OSError as e:
+        if pos is not None:
+            try:
+                log.truncate(pos)
+            except OSError:
+                pass
+        raise OutputError(f"cannot write the log {getattr(log, 'name', '')}: {e.strerror}") from None
 
 
 @dataclass
@@ -68,6 +173,9 @@ class Options:
     smooth: bool = True
     retries: int = 3
     retry_wait_s: float = 0.5
+    # Set from another thread or a signal handler: the run stops after the current frame and
+    # finishes its outputs (playable video, complete log).
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 def face_records(
@@ -89,47 +197,78 @@ def run(
     detector: FaceDetector,
     classifier: EmotionClassifier,
     options: Options,
-    log: TextIO | None = None,
+    log: TextIO | io.RawIOBase | None = None,
     writer_path: Path | None = None,
     show: Callable[[np.ndarray], bool] | None = None,
+    on_record: Callable[[dict], None] | None = None,
 ) -> int:
-    """Processes frames until the source ends, `max_frames`, or `show` returns False. Returns frames done.
+    """Processes frames until the source ends, `max_frames`, `options.stop`, or `show` returns False.
+    Returns frames done.
 
     Each frame's log line is written and flushed before the next frame is read, so whatever stops
-    the run, the log holds complete JSON lines for every frame processed.
+    the run, the log holds complete JSON lines for every frame processed. The annotated video is
+    written to a temporary file beside `writer_path` and renamed there once finished (playable).
     """
     tracker = FaceTracker(alpha=0.4) if options.smooth else FaceTracker(alpha=1.0)
     writer = None
+    tmp_video = writer_path.with_name(f".{writer_path.stem}.partial{writer_path.suffix}") if writer_path else None
     start = time.monotonic()
     frame_no, fps, last = 0, None, start
     try:
-        while options.max_frames is None or frame_no < options.max_frames:
+        while (options.max_frames is None or frame_no < options.max_frames) and not options.stop.is_set():
             ok, frame = source.capture.read()
             if not ok:
-                if source.kind == "file":
+                if source.finite:
+                    _check_complete(source, frame_no)
                     break
                 frame = _recover(source, options, frame_no)
             faces = face_records(frame, detector, classifier, tracker)
             now = time.monotonic()
-            record = {"frame": frame_no, "t": round(now - start, 4), "faces": faces}
+            record = {
+                "frame": frame_no,
+                "t": round(_recording_time(source, frame_no) if source.finite else now - start, 4),
+                "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "faces": faces,
+            }
             if log is not None:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                write_record(log, record)
+            if on_record is not None:
+                on_record(record)
             fps = 1.0 / max(now - last, 1e-6) if fps is None else 0.9 * fps + 0.1 / max(now - last, 1e-6)
             last = now
             draw(frame, faces, fps)
-            if writer_path is not None:
+            if tmp_video is not None:
                 if writer is None:
-                    writer = _open_writer(writer_path, frame, source)
+                    writer = _open_writer(tmp_video, frame, source)
                 writer.write(frame)
             frame_no += 1
             if show is not None and not show(frame):
                 break
     finally:
         if writer is not None:
-            writer.release()
+            writer.release()  # writes the mp4's index (moov): the file is playable from here on
+            os.replace(tmp_video, writer_path)
         source.capture.release()
     return frame_no
+
+
+def _check_complete(source: Source, frame_no: int) -> None:
+    """A finite stream that stops well short of its length dropped: say so (replaying it would be wrong).
+    Files are not checked: a cut recording still gives what it holds, and counts are estimates."""
+    count = source.capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    if source.kind == "stream" and count > 0 and frame_no < 0.9 * count - 5:
+        raise SourceError(
+            f"stream {source.spec} ended after {frame_no} of its {int(count)} frames (the connection dropped)"
+        )
+
+
+def _recording_time(source: Source, frame_no: int) -> float:
+    """Seconds into the recording of the frame just read: its timestamp, else its number over the fps."""
+    ms = source.capture.get(cv2.CAP_PROP_POS_MSEC)
+    if math.isfinite(ms) and (ms > 0 or frame_no == 0):
+        return ms / 1000.0
+    fps = source.capture.get(cv2.CAP_PROP_FPS)
+    return frame_no / fps if fps and math.isfinite(fps) and fps > 0 else float(frame_no)
 
 
 def _recover(source: Source, options: Options, frame_no: int) -> np.ndarray:
@@ -147,9 +286,10 @@ def _recover(source: Source, options: Options, frame_no: int) -> np.ndarray:
 def _open_writer(path: Path, frame: np.ndarray, source: Source) -> cv2.VideoWriter:
     fps = source.capture.get(cv2.CAP_PROP_FPS) or 25.0
     path.parent.mkdir(parents=True, exist_ok=True)
+    fourcc = "VP80" if path.suffix.lower() == ".webm" else "mp4v"  # WebM/VP8 plays in browsers
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps if fps > 0 else 25.0, (frame.shape[1], frame.shape[0])
+        str(path), cv2.VideoWriter_fourcc(*fourcc), fps if fps > 0 else 25.0, (frame.shape[1], frame.shape[0])
     )
     if not writer.isOpened():
-        raise SourceError(f"cannot write video to {path}")
+        raise OutputError(f"cannot write video to {path}")
     return writer

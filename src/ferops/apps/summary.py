@@ -89,6 +89,7 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
         "longest": {k: _round(v) for k, v in longest.items()},
         "changes": changes,
         "uncertain_stretches": [_round(r) for r in runs if r["label"] == UNCERTAIN],
+        "timeline": [_round(r) for r in runs],  # every stretch in order: what a timeline draws
         "mean_confidence": round(sum(o.confidence for o in obs) / len(obs), 4),
     }
 

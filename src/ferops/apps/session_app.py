@@ -1,0 +1,420 @@
+"""`ferops app`: run and review therapy sessions in a browser, on the machine that has the camera.
+
+Starlette/FastAPI + uvicorn, bound to 127.0.0.1 unless told otherwise (then every request needs the
+access token printed at start). One page (static/app.html) starts a session from a camera, a stream
+URL or a recorded file (path or upload), shows it live, stops it, and lists the library; the review
+page of a session is rendered here from its log through `ferops.apps.report` (per person, via
+`ferops.apps.summary`), so it reads exactly like `ferops report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import html
+import json
+import os
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ferops.apps import live, report, sessions
+from ferops.apps.session_runner import SessionRunner
+
+STATIC = Path(__file__).parent / "static"
+TOKEN_COOKIE = "ferops_token"
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp"}
+
+
+def source_key(spec: str) -> str:
+    """Two sessions on one camera or stream would fight over it: this names the device."""
+    if spec.isdigit():
+        return f"camera {int(spec)}"
+    return spec if "://" in spec else str(Path(spec).resolve())
+
+
+def create_app(root: Path, classifier, model_uri: str, model_version: str | None, detector_factory,
+               token: str | None = None) -> FastAPI:
+    """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
+    runners: dict[str, SessionRunner] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        # Shutdown (Ctrl-C, SIGTERM): every running session finishes its log, video and session.json
+        # before the process ends (uvicorn re-raises the signal right after this).
+        for runner in runners.values():
+            runner.stop()
+        for runner in runners.values():
+            await run_in_threadpool(runner.join, 30)
+
+    app = FastAPI(title="ferops sessions", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    starting = threading.Lock()  # check-then-claim a camera atomically
+
+    @app.middleware("http")
+    async def same_page_only(request: Request, call_next):
+        """Changes come from this app's own pages: a custom header that no other web page can send
+        without the browser asking first (CORS), so a site visited meanwhile cannot start the camera."""
+        if request.method not in ("GET", "HEAD") and request.headers.get("x-requested-with") != "ferops":
+            return JSONResponse({"detail": "changes need the X-Requested-With: ferops header"}, status_code=403)
+        return await call_next(request)
+
+    if token is None:  # bound to this computer: refuse other Host names (DNS rebinding)
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]", "::1"])
+    else:
+
+        @app.middleware("http")
+        async def require_token(request: Request, call_next):
+            given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+            if not given or not secrets.compare_digest(given, token):
+                return JSONResponse({"detail": "access token missing or wrong: use the address printed at start"},
+                                    status_code=401)
+            response = await call_next(request)
+            if request.query_params.get("token"):
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+            return response
+
+    def folder_of(session_id: str) -> Path:
+        try:
+            return sessions.session_dir(root, session_id)
+        except sessions.LibraryError as e:
+            raise HTTPException(404, str(e)) from None
+
+    def begin(spec: str, name: str, save_video: bool, source_label: str, recording: Path | None = None) -> dict:
+        """Opens the source, claims it, creates the session folder and starts the runner; all or nothing."""
+        key = source_key(spec)
+        with starting:
+            busy = [sid for sid, r in runners.items() if r.running and source_key(r.source.spec) == key]
+            if busy and not Path(spec).is_file():
+                raise HTTPException(409, f"{key} is already in use by session {busy[0]}: stop that one first")
+            try:
+                src = live.open_source(spec)
+            except live.SourceError as e:
+                raise HTTPException(400, str(e)) from None
+            detector = detector_factory()
+            meta = {
+                "id": sessions.new_id(),
+                "name": name.strip() or f"Session {datetime.now().strftime('%Y-%m-%d %H:%M')}",
+                "source": source_label,
+                "source_kind": src.kind,
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "duration_s": None,
+                "frames": 0,
+                "state": "running",
+                "error": None,
+                "model_uri": model_uri,
+                "model_version": model_version,
+                "detector": getattr(detector, "name", type(detector).__name__),
+                "recording": None,
+                "annotated_video": None,
+                "names": {},
+            }
+            try:
+                folder = sessions.create(root, meta)
+                if recording is not None:
+                    target = folder / f"recording{recording.suffix.lower()}"
+                    os.replace(recording, target)
+                    src.spec = str(target)
+                    meta = sessions.update_meta(folder, recording=target.name)
+                elif src.kind == "file":
+                    meta = sessions.update_meta(folder, recording=str(Path(spec).resolve()))
+            except (sessions.LibraryError, OSError) as e:
+                src.capture.release()
+                raise HTTPException(500, str(e) if isinstance(e, sessions.LibraryError)
+                                    else f"cannot write to the sessions folder {root}: {e.strerror}") from None
+            runners[meta["id"]] = SessionRunner(folder, src, detector, classifier, save_video, warm).start()
+        return meta
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        page = (STATIC / "app.html").read_text()
+        return page.replace("{{SESSIONS_DIR}}", html.escape(str(root.resolve())))
+
+    @app.get("/api/sessions")
+    def list_all():
+        out = sessions.list_sessions(root)
+        for m in out:
+            if m.get("id") in runners and runners[m["id"]].running:
+                m["state"] = "running"
+        return out
+
+    @app.post("/api/sessions")
+    async def start(request: Request):
+        try:
+            body = await request.json()
+            spec = str(body["source"]).strip()
+        except (ValueError, KeyError, TypeError):
+            raise HTTPException(400, 'send JSON {"source": camera index, stream URL or video file path}') from None
+        if not spec:
+            raise HTTPException(400, "no source given: a camera index (0), a stream URL or a video file path")
+        return await run_in_threadpool(begin, spec, str(body.get("name") or ""), bool(body.get("save_video")), spec)
+
+    @app.post("/api/upload")
+    async def upload(request: Request, filename: str = "recording.mp4", name: str = "", save_video: bool = False):
+        suffix = Path(filename).suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:
+            known = ", ".join(sorted(VIDEO_SUFFIXES))
+            raise HTTPException(400, f"{filename} is not a video file (expected one of {known})")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = root / f".upload-{secrets.token_hex(4)}{suffix}"
+            size = 0
+            with open(tmp, "wb") as f:
+                async for chunk in request.stream():
+                    f.write(chunk)
+                    size += len(chunk)
+        except OSError as e:
+            raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
+        try:
+            if size == 0:
+                raise HTTPException(400, f"the upload of {filename} is empty")
+            try:
+                meta = await run_in_threadpool(begin, str(tmp), name or Path(filename).stem, save_video,
+                                               f"upload: {filename}", tmp)
+            except HTTPException as e:
+                if e.status_code == 400:
+                    e.detail = f"{filename} is not a readable video"
+                raise
+        finally:
+            tmp.unlink(missing_ok=True)
+        return meta
+
+    @app.get("/api/sessions/{session_id}")
+    def one(session_id: str):
+        meta = sessions.read_meta(folder_of(session_id))
+        runner = runners.get(session_id)
+        return {**meta, "live": runner.live_state() if runner else None}
+
+    @app.post("/api/sessions/{session_id}/stop")
+    def stop(session_id: str):
+        folder_of(session_id)
+        runner = runners.get(session_id)
+        if runner is None or not runner.running:
+            raise HTTPException(409, "this session is not running")
+        runner.stop()
+        runner.join(timeout=10)
+        return sessions.read_meta(folder_of(session_id))
+
+    @app.patch("/api/sessions/{session_id}")
+    async def rename(session_id: str, request: Request):
+        folder = folder_of(session_id)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(400, "send JSON {name} or {names: {track: name}}") from None
+        changes = {}
+        if "name" in body:
+            if not str(body["name"]).strip():
+                raise HTTPException(400, "a session needs a name")
+            changes["name"] = str(body["name"]).strip()[:200]
+        if "names" in body:
+            if not isinstance(body["names"], dict):
+                raise HTTPException(400, "names must map a track id to a name")
+            names = {**sessions.read_meta(folder).get("names", {})}
+            for pid, person in body["names"].items():
+                names[str(pid)] = str(person).strip()[:100]
+            changes["names"] = {k: v for k, v in names.items() if v}
+        try:
+            return sessions.update_meta(folder, **changes)
+        except OSError as e:
+            raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
+
+    @app.delete("/api/sessions/{session_id}")
+    def remove(session_id: str, confirm: str = ""):
+        folder_of(session_id)
+        if confirm != session_id:
+            raise HTTPException(400, "deleting needs confirmation: pass confirm=<session id>")
+        runner = runners.get(session_id)
+        if runner is not None and runner.running:
+            raise HTTPException(409, "stop the session before deleting it")
+        sessions.delete(root, session_id)
+        runners.pop(session_id, None)
+        return {"deleted": session_id}
+
+    @app.get("/sessions/{session_id}/live.mjpg")
+    def live_video(session_id: str):
+        folder_of(session_id)
+        runner = runners.get(session_id)
+        if runner is None:
+            raise HTTPException(404, "this session is not running")
+        from ferops.apps.live_page import BOUNDARY
+
+        return StreamingResponse(runner.hub.multipart(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})
+
+    def read_session(session_id: str) -> tuple[dict, report.SessionLog]:
+        folder = folder_of(session_id)
+        try:
+            return sessions.read_meta(folder), report.read_log(folder / sessions.LOG)
+        except report.ReportError as e:
+            raise HTTPException(409, f"nothing to review yet: {e}") from None
+
+    @functools.lru_cache(maxsize=16)
+    def summary_of(log_path: str, _mtime_ns: int, _size: int) -> tuple[dict, list[str]]:
+        """An hour's log (90k lines) takes seconds to read and summarise: once per version of the file."""
+        log = report.read_log(Path(log_path))
+        return report.session_summary(log.records), log.warnings
+
+    def warm(folder: Path) -> None:
+        """Called by a session's thread as it ends: the review opens at once afterwards."""
+        path = folder / sessions.LOG
+        try:
+            stat = path.stat()
+            summary_of(str(path), stat.st_mtime_ns, stat.st_size)
+        except (OSError, report.ReportError):
+            pass  # the review page will say what is wrong
+
+    def review_data(session_id: str) -> tuple[dict, dict, list[str]]:
+        folder = folder_of(session_id)
+        path = folder / sessions.LOG
+        try:
+            stat = path.stat()
+            summary, warnings = summary_of(str(path), stat.st_mtime_ns, stat.st_size)
+        except (OSError, report.ReportError) as e:
+            raise HTTPException(409, f"nothing to review yet: {e}") from None
+        meta = sessions.read_meta(folder)
+        return meta, report.with_names(summary, meta.get("names", {})), warnings
+
+    @app.get("/sessions/{session_id}/video")
+    def video(session_id: str):
+        folder = folder_of(session_id)
+        meta = sessions.read_meta(folder)
+        if meta.get("annotated_video") and (folder / meta["annotated_video"]).is_file():
+            return FileResponse(folder / meta["annotated_video"])
+        rec = meta.get("recording")
+        path = (folder / rec) if rec and not Path(rec).is_absolute() else Path(rec) if rec else None
+        if path is None or not path.is_file():
+            raise HTTPException(404, "no video for this session (live sources are not recorded unless asked)")
+        return FileResponse(path)
+
+    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
+    def review(session_id: str):
+        meta, summary, warnings = review_data(session_id)
+        return review_page(meta, summary, warnings)
+
+    @app.get("/sessions/{session_id}/export.json")
+    def export_json(session_id: str):
+        meta, summary, _ = review_data(session_id)
+        _, log = read_session(session_id)
+        body = json.dumps({"session": meta, "summary": summary, "records": log.records}, indent=1)
+        return Response(body, media_type="application/json", headers=_download(meta, "json"))
+
+    @app.get("/sessions/{session_id}/export.csv")
+    def export_csv(session_id: str):
+        meta, log = read_session(session_id)
+        return Response(sessions.records_csv(log.records, meta.get("names", {})), media_type="text/csv",
+                        headers=_download(meta, "csv"))
+
+    @app.get("/sessions/{session_id}/report.html")
+    def export_report(session_id: str):
+        meta, summary, warnings = review_data(session_id)
+        page = report.render_html(f"Session report: {meta['name']}", summary, warnings)
+        return Response(page, media_type="text/html", headers=_download(meta, "html"))
+
+    app.state.runners = runners
+    return app
+
+
+def model_version(model_uri: str) -> str | None:
+    """The registered version a models:/ URI points at now (recorded with each session), or None."""
+    import re
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    m = re.match(r"^models:/([^/@]+)(?:@([^/]+)|/([^/]+))$", model_uri)
+    if not m:
+        return None
+    name, alias, ref = m.groups()
+    try:
+        client = mlflow.MlflowClient()
+        if alias:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        if ref.isdigit():
+            return ref
+        in_stage = [int(v.version) for v in client.search_model_versions(f"name='{name}'")
+                    if v.current_stage.lower() == ref.lower()]
+        return str(max(in_stage)) if in_stage else None
+    except MlflowException:
+        return None
+
+
+def _download(meta: dict, ext: str) -> dict:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in meta["name"])[:60] or meta["id"]
+    return {"Content-Disposition": f'attachment; filename="{safe}.{ext}"'}
+
+
+def review_page(meta: dict, summary: dict, warnings: list[str]) -> str:
+    """The report's body plus what only a live page can do: play and seek the recording, name people."""
+    sid = html.escape(meta["id"])
+    has_video = bool(meta.get("annotated_video") or meta.get("recording"))
+    video = (
+        f'<video id="video" src="/sessions/{sid}/video" controls preload="metadata" width="640"></video>'
+        "<p><small>Click the timeline to jump to that moment of the recording.</small></p>"
+        if has_video
+        else "<p><small>No video is kept for this session (live source, annotated video not saved).</small></p>"
+    )
+    naming = "".join(
+        f'<label>track {html.escape(p)}: <input class="pname" data-person="{html.escape(p)}" '
+        f'value="{html.escape(s.get("name", ""))}" placeholder="name"></label> '
+        for p, s in summary["people"].items()
+    )
+    state = html.escape(str(meta.get("state")))
+    error = f'<p class="warning">{html.escape(meta["error"])}</p>' if meta.get("error") else ""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(meta['name'])}</title>
+<style>{report.STYLE}.warning{{color:#a00}}svg .run{{cursor:pointer}}</style></head><body>
+<p><a href="/">&larr; all sessions</a> &middot; session {sid} &middot; {state} &middot;
+source {html.escape(str(meta.get('source')))} &middot; model {html.escape(str(meta.get('model_uri')))}
+(version {html.escape(str(meta.get('model_version')))}) &middot; detector {html.escape(str(meta.get('detector')))}</p>
+{error}{video}
+<p>Exports: <a id="csv" href="/sessions/{sid}/export.csv">CSV</a> &middot; <a id="json"
+href="/sessions/{sid}/export.json">JSON</a> &middot; <a id="html" href="/sessions/{sid}/report.html">report (one
+HTML file)</a></p>
+<p>Name the people: {naming} <button id="savenames">Save names</button> <span id="msg"></span></p>
+{report.report_body(meta['name'], summary, warnings)}
+<script>
+const svg = document.querySelector('svg.timeline'), video = document.getElementById('video');
+if (svg && video) svg.addEventListener('click', e => {{
+  const box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
+  const x = (e.clientX - box.left) * vb.width / box.width - Number(svg.dataset.left);
+  const t = Number(svg.dataset.t0) + Math.max(0, x) / Number(svg.dataset.plot) * Number(svg.dataset.duration);
+  video.currentTime = t; video.dataset.seekedTo = t.toFixed(3);
+}});
+document.getElementById('savenames').onclick = () => {{
+  const names = {{}};
+  document.querySelectorAll('.pname').forEach(i => names[i.dataset.person] = i.value);
+  fetch('/api/sessions/{sid}', {{method: 'PATCH',
+    headers: {{'Content-Type': 'application/json', 'X-Requested-With': 'ferops'}},
+    body: JSON.stringify({{names}})}}).then(r => r.ok ? location.reload() :
+    r.json().then(j => document.getElementById('msg').textContent = j.detail));
+}};
+</script></body></html>"""
+
+
+def serve(root: Path, host: str, port: int, model_uri: str, classifier, model_version, detector_factory,
+          on_ready=None) -> None:
+    """Runs the app until Ctrl-C / SIGTERM; running sessions are stopped and their files finished first
+    (the app's lifespan), then uvicorn ends the process by the same signal."""
+    import uvicorn
+
+    token = None if host in ("127.0.0.1", "localhost", "::1") else secrets.token_urlsafe(16)
+    app = create_app(root, classifier, model_uri, model_version, detector_factory, token)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/" + (f"?token={token}" if token else "")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+
+    def announce() -> None:  # once the port answers, not before: a browser opened early shows an error
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if server.started and on_ready:
+            on_ready(url)
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()

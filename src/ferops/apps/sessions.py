@@ -1,0 +1,109 @@
+"""The session library: one folder per session under the sessions folder.
+
+    <sessions>/<id>/session.json    name, source, started, duration, model URI and version, detector,
+                                     state, people's given names (small, rewritten atomically)
+    <sessions>/<id>/session.jsonl   one JSON line per frame: the emotions, no images
+    <sessions>/<id>/recording.*     only for an uploaded recording (the review plays it)
+    <sessions>/<id>/annotated.webm  only when the user asked to save the annotated video
+
+Nothing else is stored: no face images, no video unless asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ferops.core.fer2013 import EMOTIONS
+from ferops.core.io import write_json
+from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW
+
+# The default library: in the user's home, not in a checkout (sessions outlive clones). Kept here, not in
+# core/config.py, because every pipeline stage depends on core/: a change there would retrain the model.
+DEFAULT_ROOT = Path.home() / "ferops-sessions"
+META, LOG = "session.json", "session.jsonl"
+ANNOTATED = "annotated.webm"  # VP8 in WebM: plays in every browser, so the review can show it
+_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$")
+
+
+class LibraryError(RuntimeError):
+    """A session that does not exist, or a sessions folder that cannot be written."""
+
+
+def new_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def session_dir(root: Path, session_id: str) -> Path:
+    """The folder of an existing session; the id is checked, so no path can escape the library."""
+    folder = root / session_id
+    if not _ID.match(session_id) or not (folder / META).is_file():
+        raise LibraryError(f"no session {session_id!r} in {root}")
+    return folder
+
+
+def create(root: Path, meta: dict) -> Path:
+    """A new session folder with its metadata; nothing is left behind if the folder cannot be written."""
+    folder = root / meta["id"]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        folder.mkdir()
+        write_json(folder / META, meta)
+    except OSError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise LibraryError(f"cannot write to the sessions folder {root}: {e.strerror or e}") from None
+    return folder
+
+
+def read_meta(folder: Path) -> dict:
+    return json.loads((folder / META).read_text())
+
+
+def update_meta(folder: Path, **changes) -> dict:
+    meta = {**read_meta(folder), **changes}
+    write_json(folder / META, meta)
+    return meta
+
+
+def list_sessions(root: Path) -> list[dict]:
+    """Every session's metadata, newest first; a folder with unreadable metadata is listed as damaged."""
+    out = []
+    if not root.is_dir():
+        return out
+    for folder in root.iterdir():
+        if not _ID.match(folder.name) or not (folder / META).is_file():
+            continue
+        try:
+            out.append(read_meta(folder))
+        except (OSError, ValueError):
+            out.append({"id": folder.name, "name": folder.name, "state": "damaged (unreadable session.json)"})
+    return sorted(out, key=lambda m: m.get("started", ""), reverse=True)
+
+
+def delete(root: Path, session_id: str) -> None:
+    shutil.rmtree(session_dir(root, session_id))
+
+
+def records_csv(records: list[dict], names: dict[str, str], uncertain_below: float = UNCERTAIN_BELOW) -> str:
+    """Per-frame, per-face rows (a frame without a face is one row with no person)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["frame", "t", "wall", "person", "name", "label", "shown_as", "confidence", "x", "y", "w", "h",
+                *EMOTIONS])
+    for rec in records:
+        base = [rec["frame"], rec["t"], rec.get("wall", "")]
+        if not rec["faces"]:
+            w.writerow(base + [""] * (9 + len(EMOTIONS)))
+        for k, face in enumerate(rec["faces"]):
+            pid = str(face.get("id", k))
+            shown = face["label"] if face["confidence"] >= uncertain_below else UNCERTAIN
+            probs = face.get("probs") or {}
+            w.writerow(base + [pid, names.get(pid, ""), face["label"], shown, face["confidence"],
+                               *(face.get("box") or [""] * 4), *(probs.get(e, "") for e in EMOTIONS)])
+    return buf.getvalue()

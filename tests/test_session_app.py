@@ -1,0 +1,232 @@
+"""`ferops app` through its HTTP API: sessions from files, the library, review and exports, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from app_helpers import BrightnessClassifier, app_server, http, long_video, wait_done, webm_video
+from ferops.apps import live
+from ferops.apps.summary import observations, summarise_people
+from ferops.runtime.classifier import EmotionClassifier
+
+
+@pytest.fixture(scope="module")
+def classifier(registered_model):
+    return EmotionClassifier.from_keras_file(registered_model[1])
+
+
+def test_session_from_a_file_library_review_exports(tmp_path):
+    video = webm_video(tmp_path / "visit.webm", 30)
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video), "name": "Mary, music"})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        assert meta["state"] == "finished" and meta["frames"] == 30
+        assert meta["name"] == "Mary, music" and meta["source"] == str(video) and meta["model_version"] == "1"
+        assert meta["model_uri"] == "models:/fer@production" and meta["detector"] == "two fixed boxes (test)"
+        assert meta["duration_s"] == pytest.approx(2.9) and meta["started"]
+        folder = root / meta["id"]
+        assert sorted(p.name for p in folder.iterdir()) == ["session.json", "session.jsonl"], "no images stored"
+        records = [json.loads(line) for line in (folder / "session.jsonl").read_text().splitlines()]
+        assert [r["t"] for r in records] == pytest.approx([k / 10 for k in range(30)])  # time of the recording
+        people = summarise_people(observations(records))
+        # 25 of 30 frames dark (sad) for person 0, bright (happy) for person 1; smoothing lags a frame or two
+        assert sorted(people) == [0, 1] and people[0]["share"]["sad"] == pytest.approx(25 / 30, abs=0.07)
+        assert people[1]["share"]["happy"] == pytest.approx(25 / 30, abs=0.07)
+
+        status, page = http("GET", f"{base}/sessions/{meta['id']}")
+        assert status == 200 and "Mary, music" in page and "person 0" in page and "person 1" in page
+        for s in people.values():
+            assert f"Seen {s['seconds_seen']:.1f} s" in page
+
+        status, exported = http("GET", f"{base}/sessions/{meta['id']}/export.json")
+        assert exported["records"] == records and exported["summary"]["people"]["1"]["share"] == people[1]["share"]
+        status, text = http("GET", f"{base}/sessions/{meta['id']}/export.csv")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == 60 and {r["person"] for r in rows} == {"0", "1"}
+        status, html_report = http("GET", f"{base}/sessions/{meta['id']}/report.html")
+        assert status == 200 and html_report.startswith("<!doctype html>") and "<svg" in html_report
+
+        assert http("PATCH", f"{base}/api/sessions/{meta['id']}", {"name": "Mary, songs"})[1]["name"] == "Mary, songs"
+        named = http("PATCH", f"{base}/api/sessions/{meta['id']}", {"names": {"0": "Mary", "1": "therapist"}})[1]
+        assert named["names"] == {"0": "Mary", "1": "therapist"}
+        assert "Mary" in http("GET", f"{base}/sessions/{meta['id']}/export.csv")[1].splitlines()[1]
+        assert [m["name"] for m in http("GET", f"{base}/api/sessions")[1]] == ["Mary, songs"]
+
+        status, err = http("DELETE", f"{base}/api/sessions/{meta['id']}")
+        assert status == 400 and "confirmation" in err["detail"] and folder.exists()
+        assert http("DELETE", f"{base}/api/sessions/{meta['id']}?confirm={meta['id']}")[0] == 200
+        assert not folder.exists() and http("GET", f"{base}/api/sessions")[1] == []
+        assert http("GET", f"{base}/sessions/../../etc/passwd")[0] == 404
+
+
+def test_unreadable_upload_and_wrong_type_leave_nothing(tmp_path, classifier):
+    root = tmp_path / "sessions"
+    with app_server(root, classifier) as (base, _):
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"this is not a video\n" * 50)
+        assert status == 400 and err["detail"] == "visit.mp4 is not a readable video"
+        status, err = http("POST", f"{base}/api/upload?filename=notes.txt", b"hello")
+        assert status == 400 and "notes.txt is not a video file" in err["detail"]
+        status, err = http("POST", f"{base}/api/upload?filename=empty.mp4", b"")
+        assert status == 400 and "empty" in err["detail"]
+        assert list(root.iterdir()) == [], "no session folder, no partial upload"
+        status, meta = http("POST", f"{base}/api/upload?filename=visit.webm&name=Upload",
+                            (webm_video(tmp_path / "v.webm", 12)).read_bytes())
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        assert meta["frames"] == 12 and meta["recording"] == "recording.webm" and meta["source"] == "upload: visit.webm"
+        assert http("GET", f"{base}/sessions/{meta['id']}/video")[0] == 200
+
+
+class EndlessCamera:
+    def __init__(self):
+        self.open = True
+
+    def read(self):
+        time.sleep(0.03)
+        return self.open, np.full((480, 640, 3), 120, np.uint8)
+
+    def isOpened(self):
+        return self.open
+
+    def release(self):
+        self.open = False
+
+    def get(self, _):
+        return 0
+
+
+class DroppingStream(EndlessCamera):
+    def __init__(self, good: int):
+        super().__init__()
+        self.left = good
+
+    def read(self):
+        self.left -= 1
+        return (True, np.full((480, 640, 3), 90, np.uint8)) if self.left >= 0 else (False, None)
+
+    def isOpened(self):
+        return False
+
+
+def test_one_camera_two_sessions_and_a_stream_that_drops(tmp_path, classifier, monkeypatch):
+    def fake_open(spec):
+        if spec == "0":
+            return live.Source(spec, EndlessCamera(), "camera")
+        if spec == "rtsp://camera/drops":
+            return live.Source(spec, DroppingStream(4), "stream")
+        raise live.SourceError(f"cannot open camera {spec} (is it connected and not in use?)")
+
+    monkeypatch.setattr(live, "open_source", fake_open)
+    monkeypatch.setattr(live.cv2, "VideoCapture", lambda spec: DroppingStream(0))  # reconnects fail
+    root = tmp_path / "sessions"
+    with app_server(root, classifier) as (base, _):
+        status, first = http("POST", f"{base}/api/sessions", {"source": "0"})
+        assert status == 200, first
+        status, err = http("POST", f"{base}/api/sessions", {"source": "0"})
+        assert status == 409 and "camera 0 is already in use by session " + first["id"] in err["detail"]
+        assert len(list(root.iterdir())) == 1
+        assert http("POST", f"{base}/api/sessions", {"source": "7"})[1]["detail"].startswith("cannot open camera 7")
+        time.sleep(0.5)
+        stopped = http("POST", f"{base}/api/sessions/{first['id']}/stop")[1]
+        assert stopped["state"] == "stopped" and stopped["frames"] > 0
+        lines = (root / first["id"] / "session.jsonl").read_text().splitlines()
+        assert len(lines) == stopped["frames"] and all(json.loads(line) for line in lines)
+
+        status, meta = http("POST", f"{base}/api/sessions", {"source": "rtsp://camera/drops"})
+        meta = wait_done(base, meta["id"])
+        assert meta["state"] == "failed" and "dropped after 4 frames; gave up after 3 retries" in meta["error"]
+        assert len((root / meta["id"] / "session.jsonl").read_text().splitlines()) == 4
+
+
+def test_sessions_folder_not_writable(tmp_path, classifier):
+    root = tmp_path / "sessions"
+    video = webm_video(tmp_path / "v.webm", 5)
+    with app_server(root, classifier) as (base, _):
+        root.rmdir() if root.exists() else None
+        root.write_text("the USB disk was unplugged")  # a file where the folder was: no session can be written
+        status, err = http("POST", f"{base}/api/sessions", {"source": str(video)})
+        assert status == 500 and f"cannot write to the sessions folder {root}" in err["detail"]
+        assert root.read_text() == "the USB disk was unplugged"
+
+
+def test_changes_only_from_the_app_page_and_host(tmp_path, classifier):
+    """Another web site open in the browser cannot start the camera or delete sessions (no custom header
+    without CORS), nor reach the app through a rebinding DNS name."""
+    with app_server(tmp_path / "s", classifier) as (base, _):
+        status, err = http("POST", f"{base}/api/sessions", b'{"source": "0"}', headers={"Content-Type": "text/plain"})
+        assert status == 403 and "X-Requested-With" in err["detail"]
+        assert http("GET", f"{base}/api/sessions", headers={"Host": "evil.example"})[0] == 400
+        assert not (tmp_path / "s").exists()
+
+
+def test_token_needed_when_told(tmp_path, classifier):
+    with app_server(tmp_path / "s", classifier, token="s3cret") as (base, _):
+        assert http("GET", f"{base}/api/sessions")[0] == 401
+        assert http("GET", f"{base}/api/sessions?token=wrong")[0] == 401
+        assert http("GET", f"{base}/api/sessions?token=s3cret") == (200, [])
+
+
+def test_model_version_recorded_with_each_session(registered_model):
+    import mlflow
+
+    from ferops.apps.session_app import model_version
+
+    mlflow.set_tracking_uri(registered_model[0])
+    mlflow.set_registry_uri(registered_model[0])
+    assert model_version("models:/fer@production") == "1" and model_version("models:/fer/Production") == "1"
+    assert model_version("models:/fer/Staging") is None and model_version("models:/fer/3") == "3"
+    assert model_version("runs:/abc/model") is None and model_version(str(registered_model[1])) is None
+
+
+def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import clean_env, free_port
+    from test_live_view import read_stderr_until
+
+    ferops = str(Path(sys.executable).with_name("ferops"))
+    taken = tmp_path / "file"
+    taken.write_text("x")
+    r = subprocess.run([ferops, "app", "--sessions", str(taken)], capture_output=True, text=True, env=clean_env(),
+                       timeout=120)
+    assert r.returncode == 1 and r.stderr.strip() == f"error: --sessions {taken} is a file, not a folder"
+
+    port, root = free_port(), tmp_path / "library"
+    env = clean_env()
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([ferops, "app", "--port", str(port), "--sessions", str(root), "--model-uri",
+                             str(registered_model[1])], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True)
+    try:
+        url = read_stderr_until(proc, r"ferops app: (http://127\.0\.0\.1:\d+/)").group(1)
+        assert url == f"http://127.0.0.1:{port}/"
+        status, page = http("GET", url)
+        assert status == 200 and str(root.resolve()) in page and "Start a session" in page
+        video = long_video(tmp_path / "long.mp4", 3000)
+        status, meta = http("POST", url + "api/sessions", {"source": str(video), "save_video": True})
+        assert status == 200, meta
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)  # systemd, docker stop: the running session is finished first
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
+        done = json.loads((root / meta["id"] / "session.json").read_text())
+        lines = (root / meta["id"] / "session.jsonl").read_text().splitlines()
+        assert done["state"] == "stopped" and 0 < done["frames"] == len(lines) < 3000
+        assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+        annotated = root / meta["id"] / "annotated.webm"
+        check = cv2.VideoCapture(str(annotated))
+        assert done["annotated_video"] == "annotated.webm" and check.read()[0], "the saved video is finished"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -144,6 +144,9 @@ def registered_model(tmp_path_factory):
     model = architectures.build("fer_cnn")
     path = work / "model.keras"
     model.save(path)
+    # The evaluate stage's calibration beside the model, as in models/: the bare .keras loads as registered.
+    calibration = work / "calibration.json"
+    calibration.write_text('{"tta_flip": true, "temperature": 1.0}')
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     exp = mlflow.create_experiment("tests", artifact_location=(work / "artifacts").as_uri())
@@ -153,6 +156,7 @@ def registered_model(tmp_path_factory):
             {"val_accuracy": 0.5, "test_accuracy": 0.5},
             {"min_accuracy": 0.0, "tolerance": 0.0},
             {"git_commit": "test", "data_sha256": "synthetic"},
+            calibration=calibration,
         )
     assert decision.promoted
     return uri, path, work

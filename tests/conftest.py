@@ -83,7 +83,8 @@ def clean_env(**extra: str) -> dict:
     on PATH, so `dvc`, `mlflow` and the servers they spawn come from the same (unactivated) venv."""
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}
+    unset = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FER2013_CSV")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env
@@ -158,6 +159,11 @@ def registered_model(tmp_path_factory):
             {"git_commit": "test", "data_sha256": "synthetic"},
         )
     assert decision.promoted
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to this process's environment: undo it, or
+    # every later test (and subprocess) that reads the environment would write into this throwaway store.
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri(None) leaves the exported variable
     return uri, path, work
 
 

@@ -83,7 +83,8 @@ def clean_env(**extra: str) -> dict:
     on PATH, so `dvc`, `mlflow` and the servers they spawn come from the same (unactivated) venv."""
     from ferops.core import venv
 
-    return venv.env({k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}, **extra)
+    unset = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FER2013_CSV")
+    return venv.env({k: v for k, v in os.environ.items() if k not in unset}, **extra)
 
 
 def make_pipeline_copy(dest: Path, csv_rows: list[str] | None = None, **train_overrides) -> Path:
@@ -159,6 +160,11 @@ def registered_model(tmp_path_factory):
             calibration=calibration,
         )
     assert decision.promoted
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to this process's environment: undo it, or
+    # every later test (and subprocess) that reads the environment would write into this throwaway store.
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri(None) leaves the exported variable
     return uri, path, work
 
 

@@ -54,6 +54,7 @@ def archive(tmp_path_factory, registered_model, local_ray):
     sources = [str(two), str(root / "home_b"), str(broken)]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_REGISTRY_URI", uri)  # mlflow exports both when set; undone with the context
         model = batch.pin_model("models:/fer@production")
         result = batch.run(sources, root / "out", model, chunk_frames=CHUNK, progress=False)
     return {"root": root, "out": root / "out", "sources": sources, "result": result, "uri": uri, "model": model}
@@ -149,6 +150,7 @@ def test_errors_file_lists_the_unreadable_video(archive):
 
 def test_rerun_skips_done_videos_by_content_then_force_redoes(archive, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", archive["uri"])
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", archive["uri"])
     parts = sorted((archive["out"] / "frames.parquet").iterdir())
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in parts}
     renamed = archive["root"] / "copy_of_two.mp4"  # the same recording under another name: done already
@@ -195,6 +197,7 @@ def test_rerun_skips_done_videos_by_content_then_force_redoes(archive, monkeypat
 
 def test_cli_errors_are_one_line(registered_model, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registered_model[0])
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", registered_model[0])
     runner = CliRunner()
     r = runner.invoke(app, ["batch", str(tmp_path / "empty_dir*"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and r.output.strip() == f"error: no videos found in {tmp_path / 'empty_dir*'}"

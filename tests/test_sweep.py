@@ -19,6 +19,7 @@ def test_sweep_two_trials_log_two_mlflow_runs(tmp_path, monkeypatch):
     csv = write_csv(tmp_path / "fer.csv", synthetic_rows(per_class=4))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)  # mlflow exports both when set; undone after the test
     monkeypatch.chdir(tmp_path)  # the experiment's artifact folder lands here, not in the repository
     result = CliRunner().invoke(
         app,

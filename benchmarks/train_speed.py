@@ -1,17 +1,19 @@
 """Training throughput of a registered architecture next to this machine's own matmul peak, one run.
 
-.venv/bin/python benchmarks/train_speed.py                 # fer_cnn, threads 2 and 1, < 3 min
+.venv/bin/python benchmarks/train_speed.py                 # fer_cnn; all CPUs, then 1 thread; ~2-3 min
 .venv/bin/python benchmarks/train_speed.py --arch seed_vgg --batches 64 --threads 2
 
 For each thread setting (a fresh process each: TensorFlow fixes its thread pools at start-up) it
 measures, in the same process and minutes apart at most:
-- peak: a 2048x2048 matmul in float32 and in bfloat16 (achieved GFLOP/s = what the cores can do now);
+- peak: a 2048x2048 matmul in float32 and in bfloat16 (GFLOP per CPU-second: what a core can do);
 - train: images/s of the architecture's Keras train step on synthetic in-memory batches, float32
-  and mixed_bfloat16, with and without XLA (`jit_compile`), at a few batch sizes, and the
-  achieved GFLOP/s (3 x forward conv/dense FLOPs per image) as a share of that precision's peak;
+  and mixed_bfloat16, with and without XLA (`jit_compile`), at a few batch sizes, and its achieved
+  GFLOP per CPU-second (3 x forward conv/dense FLOPs per image) as a share of that precision's peak;
 - input: images/s of the augmentation pipeline alone (the tf.data map train.fit uses).
 `cpu` is the process's CPU seconds per wall second divided by its threads: below 1.0 the cores
-were shared with other work while it ran, and every figure in that row is deflated by about that much.
+were shared with other work. Wall-clock images/s then drops by about that factor, while the
+per-CPU-second figures (img/cpu-s, GFLOP/cpu-s, of peak) stay comparable between rows and runs;
+they are the ones to compare on a busy machine. Quiet-machine epoch time ~ 28,709 / (img/cpu-s x cores).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import subprocess
 import sys
 import time
 
-ROW = "{threads:>2} {what:<6} {precision:<8} {jit:<4} {batch:>5} {images_s:>9} {gflops:>8} {of_peak:>8} {cpu:>5}"
+# images/s is wall-clock; the per-CPU-second columns divide by the CPU time the process actually got.
+ROW = "{:>2} {:<6} {:<8} {:<4} {:>5} {:>9} {:>10} {:>11} {:>7} {:>5}"
 
 
 def conv_dense_flops(model) -> float:
@@ -127,38 +130,39 @@ def worker(args) -> None:
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    peaks = {}
+    t, peaks = args.threads, {}
     for precision, dtype in (("float32", "float32"), ("mixed_bfloat16", "bfloat16")):
-        peaks[precision], cpu = matmul_peak(dtype, args.threads, args.seconds)
-        row(args.threads, "peak", precision, "-", "-", "-", peaks[precision], None, cpu)
+        gflops, cpu = matmul_peak(dtype, t, args.seconds)
+        peaks[precision] = gflops / (cpu * t)  # per CPU-second: comparable however busy the machine was
+        row(t, "peak", precision, "-", "-", None, None, peaks[precision], None, cpu)
     for precision in ("float32", "mixed_bfloat16"):
         for jit in (False, True):
             for batch in args.batches:
-                images_s, gflops, cpu = train_rate(args.arch, precision, jit, batch, args.threads, args.seconds)
-                row(args.threads, "train", precision, jit, batch, images_s, gflops, gflops / peaks[precision], cpu)
-    images_s, cpu = input_rate(args.batches[0], args.threads, args.seconds)
-    row(args.threads, "input", "float32", "-", args.batches[0], images_s, None, None, cpu)
+                images_s, gflops, cpu = train_rate(args.arch, precision, jit, batch, t, args.seconds)
+                per_cpu = gflops / (cpu * t)
+                row(
+                    t,
+                    "train",
+                    precision,
+                    jit,
+                    batch,
+                    images_s,
+                    images_s / (cpu * t),
+                    per_cpu,
+                    per_cpu / peaks[precision],
+                    cpu,
+                )
+    images_s, cpu = input_rate(args.batches[0], t, args.seconds)
+    row(t, "input", "float32", "-", args.batches[0], images_s, images_s / (cpu * t), None, None, cpu)
 
 
-def row(threads, what, precision, jit, batch, images_s, gflops, of_peak, cpu) -> None:
+def row(threads, what, precision, jit, batch, images_s, images_cpu_s, gflop_cpu_s, of_peak, cpu) -> None:
     def fmt(v, spec):
-        return "-" if v is None or isinstance(v, str) else format(v, spec)
+        return "-" if v is None else format(v, spec)
 
     jit_s = jit if isinstance(jit, str) else ("xla" if jit else "no")
-    print(
-        ROW.format(
-            threads=threads,
-            what=what,
-            precision=precision.replace("mixed_", ""),
-            jit=jit_s,
-            batch=batch,
-            images_s=fmt(images_s, ".0f"),
-            gflops=fmt(gflops, ".0f"),
-            of_peak=fmt(of_peak, ".0%"),
-            cpu=f"{cpu:.2f}",
-        ),
-        flush=True,
-    )
+    cells = (fmt(images_s, ".0f"), fmt(images_cpu_s, ".0f"), fmt(gflop_cpu_s, ".0f"), fmt(of_peak, ".0%"))
+    print(ROW.format(threads, what, precision.replace("mixed_", ""), jit_s, batch, *cells, f"{cpu:.2f}"), flush=True)
 
 
 def cpu_description() -> str:
@@ -179,8 +183,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="fer_cnn")
     parser.add_argument("--batches", type=int, nargs="+", default=[128, 256])
-    parser.add_argument("--threads", type=int, nargs="+", default=None, help="default: all CPUs, then 1")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per row")
+    parser.add_argument("--threads", type=int, nargs="+", help="default: all CPUs, then 1 (first batch size only)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per row")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -190,20 +194,11 @@ def main() -> None:
     print(cpu_description())
     print(f"load average before: {json.dumps(os.getloadavg())}")
     print(
-        ROW.format(
-            threads="th",
-            what="what",
-            precision="precision",
-            jit="jit",
-            batch="batch",
-            images_s="images/s",
-            gflops="GFLOP/s",
-            of_peak="of peak",
-            cpu="cpu",
-        )
+        ROW.format("th", "what", "precision", "jit", "batch", "images/s", "img/cpu-s", "GFLOP/cpu-s", "of peak", "cpu")
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    for t in threads:
+    for i, t in enumerate(threads):
+        batches = args.batches if i == 0 else args.batches[:1]  # other thread counts: the first batch size only
         cmd = [
             sys.executable,
             __file__,
@@ -215,7 +210,7 @@ def main() -> None:
             "--seconds",
             str(args.seconds),
             "--batches",
-            *map(str, args.batches),
+            *map(str, batches),
         ]
         subprocess.run(cmd, env=env, check=True)
     print(f"load average after: {json.dumps(os.getloadavg())}")

@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python benchmarks/ingest_speed.py
 	$(BIN)/python benchmarks/live_fps.py
 	$(BIN)/python benchmarks/serve_latency.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf data/interim/* data/processed/* models metrics reports mlflow.db mlartifacts

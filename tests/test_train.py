@@ -123,3 +123,8 @@ def test_sgd_nesterov_trains_and_unknown_optimizer_is_named(tmp_path):
     assert isinstance(opt, keras.optimizers.SGD) and opt.nesterov and opt.momentum == 0.9
     with pytest.raises(ValueError, match="unknown train.optimizer 'adam'; one of: adamw, sgd"):
         train.compile_model({**CFG, "optimizer": "adam"}, steps_per_epoch=2)
+
+
+def test_weight_average_decay_out_of_range_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"train.ema_decay must be in \[0, 1\) \(0 = off\), got 1.5"):
+        train.fit(tiny_arrays(16), {**CFG, "ema_decay": 1.5}, tmp_path, verbose=0)

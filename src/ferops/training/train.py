@@ -170,7 +170,10 @@ def fit(
     train_ds, val_ds = datasets(arrays, cfg)
     model = compile_model(cfg, steps_per_epoch=int(train_ds.cardinality()))
     history_file = backup_dir / "history.csv"
-    average = WeightAverage(model, cfg["ema_decay"]) if cfg.get("ema_decay") else None
+    decay = cfg.get("ema_decay", 0.0)
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"train.ema_decay must be in [0, 1) (0 = off), got {decay!r}")
+    average = WeightAverage(model, decay) if decay else None
     # The backup goes last: an epoch counts as done only once its best model and history are written,
     # so a run killed in between redoes that epoch instead of losing it.
     callbacks = [

@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/serve_latency.py
 	$(BIN)/python benchmarks/batch_throughput.py
 	$(BIN)/python benchmarks/app_responsiveness.py
+	$(BIN)/python benchmarks/train_speed.py
 
 # Only what git ignores (generated), under these paths: tracked metrics and reports and the raw data stay.
 clean:

@@ -98,3 +98,47 @@ def test_seed_vgg_is_selectable_and_trainable(tmp_path):
     model, history = train.fit(tiny_arrays(16), {**CFG, "arch": "seed_vgg", "epochs": 1}, tmp_path, verbose=0)
     assert model.name == "seed_vgg" and len(history) == 1
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 10, "5 blocks of 2"
+
+
+def test_weight_average_is_the_selected_model_and_its_raw_twin_is_logged(tmp_path):
+    logged = []
+    cfg = {**CFG, "ema_decay": 0.9, "class_weights": False}
+    model, history = train.fit(tiny_arrays(), cfg, tmp_path, on_epoch=lambda e, logs: logged.append(logs), verbose=0)
+    assert [set(["val_accuracy", "val_accuracy_raw"]) <= set(r) for r in history] == [True] * 3
+    assert all("val_accuracy_raw" in logs for logs in logged)
+    # The saved best is the averaged network: its validation score is the logged average's, not the raw one's.
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["val_accuracy"] == max(r["val_accuracy"] for r in history)
+    saved = keras.models.load_model(tmp_path / "best.keras")
+    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
+    acc = float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
+    assert acc == pytest.approx(history[best["epoch"]]["val_accuracy"])
+
+
+def test_weight_average_follows_weights_and_swaps_back():
+    from ferops.training.averaging import WeightAverage
+
+    keras.utils.set_random_seed(0)
+    model = architectures.build("fer_cnn")
+    kernel = model.get_layer(index=2).kernel
+    start = np.asarray(kernel).copy()
+    average = WeightAverage(model, decay=0.5)
+    kernel.assign(start + 1.0)
+    average.update()  # first update: decay min(0.5, 1/10) = 0.1 -> 0.9 of the way to the new weights
+    with average.swapped():
+        assert np.allclose(np.asarray(kernel), start + 0.9, atol=1e-6)
+    assert np.allclose(np.asarray(kernel), start + 1.0), "the model's own weights come back"
+
+
+def test_sgd_nesterov_trains_and_unknown_optimizer_is_named(tmp_path):
+    model, history = train.fit(tiny_arrays(16), {**CFG, "epochs": 1, "optimizer": "sgd"}, tmp_path, verbose=0)
+    assert len(history) == 1
+    opt = train.compile_model({**CFG, "optimizer": "sgd"}, steps_per_epoch=2).optimizer
+    assert isinstance(opt, keras.optimizers.SGD) and opt.nesterov and opt.momentum == 0.9
+    with pytest.raises(ValueError, match="unknown train.optimizer 'adam'; one of: adamw, sgd"):
+        train.compile_model({**CFG, "optimizer": "adam"}, steps_per_epoch=2)
+
+
+def test_weight_average_decay_out_of_range_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"train.ema_decay must be in \[0, 1\) \(0 = off\), got 1.5"):
+        train.fit(tiny_arrays(16), {**CFG, "ema_decay": 1.5}, tmp_path, verbose=0)

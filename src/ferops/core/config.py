@@ -40,6 +40,8 @@ SCHEMA: dict[str, Any] = {
         "batch_size": int,
         "learning_rate": float,
         "weight_decay": float,
+        "optimizer": ("adamw", "sgd"),
+        "ema_decay": float,
         "warmup_epochs": int,
         "patience": int,
         "class_weights": bool,

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ferops.training import machine
 from ferops.training.augment import augmenter, random_erase
+from ferops.training.averaging import AverageEveryStep, WeightAverage
 from ferops.core.io import atomic_path, write_json
 from ferops.core.fer2013 import NUM_CLASSES
 from ferops.training.architectures import build
@@ -73,6 +74,13 @@ def datasets(arrays: dict[str, np.ndarray], cfg: dict) -> tuple[tf.data.Dataset,
     return train, val
 
 
+# Both decay weights decoupled from the gradient (Keras applies weight_decay as w -= lr * wd * w).
+OPTIMIZERS: dict[str, Callable[[object, float], keras.optimizers.Optimizer]] = {
+    "adamw": lambda lr, wd: keras.optimizers.AdamW(lr, weight_decay=wd),
+    "sgd": lambda lr, wd: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd),
+}
+
+
 def compile_model(cfg: dict, steps_per_epoch: int) -> keras.Model:
     keras.mixed_precision.set_global_policy(precision_policy(cfg))
     model = build(cfg["arch"])
@@ -84,29 +92,61 @@ def compile_model(cfg: dict, steps_per_epoch: int) -> keras.Model:
         warmup_target=cfg["learning_rate"] if warmup else None,
         warmup_steps=warmup,
     )
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.get("weight_decay", 0.0))
+    name = cfg.get("optimizer", "adamw")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown train.optimizer {name!r}; one of: {', '.join(OPTIMIZERS)}")
+    optimizer = OPTIMIZERS[name](schedule, cfg.get("weight_decay", 0.0))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
-class _KeepBest(keras.callbacks.Callback):
-    """Saves the best-on-validation model; its score survives a restart (unlike ModelCheckpoint's)."""
+def _val_scores(model: keras.Model, val: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    x, y = val
+    batches = (x[i : i + 512, ..., None].astype(np.float32) for i in range(0, len(x), 512))
+    probs = np.concatenate([np.asarray(model(batch)) for batch in batches])
+    loss = float(-np.log(np.maximum(probs[np.arange(len(y)), y], 1e-7)).mean())
+    return loss, float((probs.argmax(axis=1) == y).mean())
 
-    def __init__(self, folder: Path, hook: EpochHook | None):
+
+class _KeepBest(keras.callbacks.Callback):
+    """Saves the best-on-validation model; its score survives a restart (unlike ModelCheckpoint's).
+
+    With a weight average, the averaged weights are the candidate: they are scored on validation
+    (the logs' val_accuracy, which early stopping reads, becomes theirs; the raw weights' score is
+    kept as val_accuracy_raw, a paired comparison from the same run) and saved when best.
+    """
+
+    def __init__(self, folder: Path, hook: EpochHook | None, average=None, val=None):
         super().__init__()
         self.model_path, self.state_path, self.hook = folder / "best.keras", folder / "best.json", hook
+        self.average, self.val, self.average_path = average, val, folder / "average.npz"
         self.best = json.loads(self.state_path.read_text())["val_accuracy"] if self.state_path.exists() else -1.0
+        if average is not None and self.average_path.exists():
+            average.load(self.average_path)
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.average is not None:
+            # The same dict goes on to the CSV logger and early stopping: they see the average's score.
+            logs["val_loss_raw"], logs["val_accuracy_raw"] = logs["val_loss"], logs["val_accuracy"]
+            with self.average.swapped():
+                logs["val_loss"], logs["val_accuracy"] = _val_scores(self.model, self.val)
+                self._keep_if_best(epoch, logs["val_accuracy"])
+            # Saved before the backup callback marks the epoch done; a kill in between redoes the epoch
+            # on top of this average (one epoch counted twice in it: harmless).
+            self.average.save(self.average_path)
+        else:
+            self._keep_if_best(epoch, float((logs or {})["val_accuracy"]))
         logs = {k: float(v) for k, v in (logs or {}).items()}
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        if logs["val_accuracy"] > self.best:
-            self.best = logs["val_accuracy"]
+        if self.hook:
+            self.hook(epoch, logs)
+
+    def _keep_if_best(self, epoch: int, score: float) -> None:
+        if score > self.best:
+            self.best = score
             with atomic_path(self.model_path) as tmp:  # a kill mid-save leaves the previous best intact
                 self.model.save(tmp)
             write_json(self.state_path, {"val_accuracy": self.best, "epoch": epoch})
-        if self.hook:
-            self.hook(epoch, logs)
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -190,10 +230,15 @@ def fit(
     train_ds, val_ds = datasets(arrays, cfg)
     model = compile_model(cfg, steps_per_epoch=int(train_ds.cardinality()))
     history_file = backup_dir / "history.csv"
+    decay = cfg.get("ema_decay", 0.0)
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"train.ema_decay must be in [0, 1) (0 = off), got {decay!r}")
+    average = WeightAverage(model, decay) if decay else None
     # The backup goes last: an epoch counts as done only once its best model and history are written,
     # so a run killed in between redoes that epoch instead of losing it.
     callbacks = [
-        _KeepBest(backup_dir, on_epoch),
+        *([AverageEveryStep(average)] if average else []),
+        _KeepBest(backup_dir, on_epoch, average, (arrays["x_val"], arrays["y_val"])),
         keras.callbacks.CSVLogger(str(history_file), append=True),
         _ResumableEarlyStopping(history_file, cfg["patience"]),
         keras.callbacks.BackupAndRestore(str(backup_dir / "keras"), delete_checkpoint=False),

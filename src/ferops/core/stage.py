@@ -6,7 +6,6 @@ import sys
 from collections.abc import Callable
 
 
-
 def main(fn: Callable[[], None]) -> None:
     try:
         fn()

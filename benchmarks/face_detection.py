@@ -283,6 +283,37 @@ def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
             )
 
 
+def rest_table(classifier, repeats: int = 40) -> None:
+    """What the pyfunc does for one detect_faces record (decode PNG, detect, crop, classify), per detector,
+    in process: the HTTP server adds the same fixed cost to both, so this ratio is the stricter one."""
+    from ferops.runtime.faces import make_detector
+    from ferops.runtime.imaging import decode_image
+    from ferops.runtime.pipeline import find_faces
+
+    photo, _ = next(make_clips(FACES[0], FACES[1], 1, 1, seed=3))
+    png = cv2.imencode(".png", photo)[1].tobytes()
+    times = {}
+    for name in ("yunet", "haar"):
+        det = make_detector(name)
+        for _ in range(3):
+            find_faces(decode_image(png), det)
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            faces, inputs = find_faces(decode_image(png), det)
+            classifier.probs(inputs)
+            samples.append(time.perf_counter() - start)
+        times[name] = float(np.median(samples)) * 1000
+    ratio = times["yunet"] / times["haar"]
+    print(
+        f"\nREST detect_faces work for one 640x480 photo (median of {repeats}): yunet {times['yunet']:.1f} ms | "
+        f"haar {times['haar']:.1f} ms | ratio {ratio:.2f} (target <= 2: {'PASS' if ratio <= 2 else 'fail'})"
+    )
+
+
+FACES: list = []  # the benchmark's faces and labels, once loaded
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(REPO / "models" / "model.keras"))
@@ -291,6 +322,7 @@ def main() -> None:
     parser.add_argument("--framing", action="store_true")
     parser.add_argument("--fps", action="store_true")
     parser.add_argument("--fps-frames", type=int, default=150)
+    parser.add_argument("--rest", action="store_true")
     args = parser.parse_args()
     require_real_csv()
     from common import REAL_CSV
@@ -311,17 +343,20 @@ def main() -> None:
     else:
         print(f"model: none at {args.model} (label accuracy and --framing need one)")
     print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+    FACES[:] = [faces, labels]
     video = list(make_clips(faces, labels, args.clips, args.frames))
     recall_table(video, classifier)
     photos_table()
     if args.framing and classifier is not None:
         framing_table(video, classifier)
-    if args.fps:
-        if classifier is None:
-            from ferops.runtime.classifier import EmotionClassifier
-            from ferops.training.architectures import build
+    if (args.fps or args.rest) and classifier is None:
+        from ferops.runtime.classifier import EmotionClassifier
+        from ferops.training.architectures import build
 
-            classifier = EmotionClassifier(build("fer_cnn"))  # same cost; weights do not change the timing
+        classifier = EmotionClassifier(build("fer_cnn"))  # same cost; weights do not change the timing
+    if args.rest:
+        rest_table(classifier)
+    if args.fps:
         fps_table(faces[:3], classifier, args.fps_frames)
 
 

@@ -120,7 +120,7 @@ def test_detectors_shared_across_threads_answer_as_alone():
         assert all(expected), type(det).__name__
         wrong = []
 
-        def work(j):
+        def work(j, det=det, expected=expected, wrong=wrong):
             for n in range(12):
                 k = (j + n) % 4
                 if det.detect(frames[k]) != expected[k]:

@@ -8,6 +8,7 @@ whatever crops a box gets what the classifier was trained on.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -52,11 +53,15 @@ def clip_box(box, width: int, height: int) -> Box:
 class HaarDetector:
     """Frontal-face Haar cascade shipped inside opencv-python(-headless) 4.x: works offline.
 
-    A cascade object keeps per-call scratch state: one instance must not run in two threads at once,
-    so `detect` holds a lock (the REST server runs requests on several threads).
+    OpenCV spreads one search over its own thread pool, and the boxes then depend on thread timing:
+    under concurrent calls, even from separate instances, 20 of 96 answers differed from the
+    sequential ones, and 1-2 of 96 still did with the calls serialised (measured). So the search runs
+    single-threaded, one at a time in the process: the same image always gets the same boxes (the
+    REST server runs requests on several threads; other requests still use the other core).
     """
 
     name = "haar"
+    _lock = threading.Lock()
 
     def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40, max_width: int = 640):
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
@@ -66,7 +71,6 @@ class HaarDetector:
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
         # Detection cost grows with pixels; big photos are searched at this width and boxes scaled back.
         self.max_width = max_width
-        self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Face]:
         gray = to_gray(image)
@@ -80,13 +84,19 @@ class HaarDetector:
         if min(gray.shape) < min_size:
             return []
         with self._lock:
-            found = self.cascade.detectMultiScale(
-                gray, self.scale_factor, self.min_neighbors, minSize=(min_size, min_size)
-            )
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+            try:
+                found = self.cascade.detectMultiScale(
+                    gray, self.scale_factor, self.min_neighbors, minSize=(min_size, min_size)
+                )
+            finally:
+                cv2.setNumThreads(threads)
         # FER-2013's crops were framed by a Viola-Jones style detector: Haar boxes are used as they are.
         return [Face(clip_box([v * scale for v in box], width, height), None) for box in found]
 
 
+@functools.cache
 def _import_yuface():
     # yuface runs YuNet with its own bundled OpenMP runtime, which reads OMP_NUM_THREADS once, when it
     # loads. Spinning OpenMP workers next to TensorFlow's threads made it 3-5x slower on 2 cores
@@ -129,7 +139,7 @@ class YuNetDetector:
 
     name = "yunet"
 
-    def __init__(self, min_score: float = 0.6, max_side: int = 640):
+    def __init__(self, min_score: float = 0.5, max_side: int = 640):
         self._detect = _import_yuface()
         self.min_score, self.max_side = min_score, max_side
         self._lock = threading.Lock()  # the C++ library documents no thread safety

@@ -82,3 +82,27 @@ def test_crop_is_clipped_to_the_frame():
     assert crop(frame, (90, 90, 30, 30)).shape == (10, 10)
     assert crop(frame, (-5, -5, 20, 20)).shape == (15, 15), "never a wrapped negative slice"
     assert crop(frame, (10, 10, 20, 20), margin=0.25).shape == (30, 30)
+
+
+def test_jpeg_with_more_than_64kb_of_metadata_before_its_frame_header():
+    img = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    app1 = b"\xff\xe1" + (40002).to_bytes(2, "big") + b"Exif\x00\x00" + b"\x00" * 39994
+    fat = jpg[:2] + app1 + app1 + jpg[2:]  # two 40 KB metadata segments: the frame header is past 80 KB
+    assert len(fat) > 80_000 and image_size(fat) == (40, 30)
+    assert np.array_equal(decode_image(fat), cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR))
+
+
+def test_sixteen_bit_png_decodes_to_eight_bits():
+    wide = (np.arange(64 * 80, dtype=np.uint32).reshape(64, 80) * 13 % 65536).astype(np.uint16)
+    png = cv2.imencode(".png", wide)[1].tobytes()
+    out = decode_image(png)
+    assert out.dtype == np.uint8 and out.shape == (64, 80)
+    assert np.abs(out.astype(int) - (wide >> 8).astype(int)).max() <= 1
+
+
+def test_bmp_size_is_read_from_its_header_before_decoding():
+    bmp = cv2.imencode(".bmp", np.zeros((30, 40, 3), np.uint8))[1].tobytes()
+    assert image_size(bmp) == (40, 30) and decode_image(bmp).shape == (30, 40, 3)
+    with pytest.raises(InputError, match="40x30 pixels is over the 1000-pixel limit"):
+        decode_image(bmp, max_pixels=1000)

@@ -183,3 +183,120 @@ def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # ferops, the mlflow CLI under it and its workers
         proc.wait(timeout=30)
+
+
+def hopper_photos() -> list[np.ndarray]:
+    """Four different photos made from the portrait matplotlib ships: one to three faces, placed differently."""
+    import matplotlib
+
+    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    face = hopper[40:330, 120:400]
+    layouts = [
+        [(40, 60, 180)],
+        [(300, 40, 150), (60, 220, 130)],
+        [(420, 250, 120)],
+        [(30, 30, 110), (250, 150, 140), (460, 60, 120)],
+    ]
+    photos = []
+    for k, layout in enumerate(layouts):
+        rng = np.random.default_rng(k)
+        photo = cv2.GaussianBlur(rng.integers(40, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 6)
+        for x, y, w in layout:
+            h = round(w * face.shape[0] / face.shape[1])
+            photo[y : y + h, x : x + w] = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
+        photos.append(photo)
+    return photos
+
+
+@pytest.mark.parametrize("detector", ["yunet", "haar"])
+def test_concurrent_detect_faces_answers_equal_sequential_ones(server, detector):
+    """8 clients at once on 4 different photos: every answer equals that photo's answer alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, _ = server
+    payloads = [
+        {**records(encode_png(p)), "params": {"detect_faces": True, "detector": detector}} for p in hopper_photos()
+    ]
+    expected = [post(url, p) for p in payloads]
+    assert all(status == 200 for status, _ in expected)
+    if detector == "yunet":
+        assert [len(b["predictions"]) for _, b in expected] == [1, 2, 1, 3]
+        assert all(0.5 <= f["det_conf"] <= 1 for _, b in expected for f in b["predictions"])
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda k: (k % 4, post(url, payloads[k % 4])), range(96)))
+    wrong = [k for k, answer in answers if answer != expected[k]]
+    assert wrong == [], f"{len(wrong)} of 96 concurrent answers differ from the sequential ones"
+
+
+def test_too_many_records_is_a_4xx_naming_the_limit(server):
+    from ferops.runtime.pyfunc_model import MAX_RECORDS
+
+    url, _ = server
+    crop = encode_png(np.full((48, 48), 90, np.uint8))
+    status, body = post(url, records(*[crop] * (MAX_RECORDS + 1)))
+    assert status == 400 and f"the limit is {MAX_RECORDS} records a request" in body["message"]
+    status, body = post(url, {"inputs": np.zeros((MAX_RECORDS + 1, 48, 48), int).tolist()})
+    assert status == 400 and f"the limit is {MAX_RECORDS}" in body["message"]
+    status, body = post(url, records(*[crop] * MAX_RECORDS))
+    assert status == 200 and len(body["predictions"]) == MAX_RECORDS
+
+
+def test_deeply_nested_json_is_a_4xx_and_the_server_keeps_serving(server):
+    url, _ = server
+    status, body = post(url, b"[" * 100_000 + b"]" * 100_000)
+    assert 400 <= status < 500, status
+    status, body = post(url, b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert 400 <= status < 500, status
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_fat_jpeg_metadata_and_16_bit_png_are_accepted(server):
+    url, clf = server
+    img = np.random.default_rng(5).integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    app1 = b"\xff\xe1" + (40002).to_bytes(2, "big") + b"Exif\x00\x00" + b"\x00" * 39994
+    fat = jpg[:2] + app1 + app1 + jpg[2:]
+    wide = cv2.imencode(".png", img.astype(np.uint16) * 257)[1].tobytes()
+    status, body = post(url, records(*(base64.b64encode(b).decode() for b in (fat, wide))))
+    assert status == 200, body
+    expected = clf.classify_faces([cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR), img])
+    assert np.allclose(probs_of(body["predictions"]), expected, atol=1e-3)
+
+
+def server_rss(url: str) -> int:
+    """Resident memory of the serving processes (the mlflow CLI and its uvicorn worker) on url's port."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1]
+    procs = [p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or [])]
+    return sum(p.memory_info().rss for p in procs)
+
+
+def test_memory_stays_flat_over_1000_mixed_requests(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ferops.runtime.pyfunc_model import MAX_RECORDS
+
+    url, _ = server
+    rng = np.random.default_rng(9)
+    photo = hopper_photos()[3]
+    crops = [encode_png(rng.integers(0, 256, (120, 100, 3), dtype=np.uint8)) for _ in range(MAX_RECORDS)]
+    wide = base64.b64encode(cv2.imencode(".png", rng.integers(0, 65535, (900, 900), dtype=np.uint16))[1]).decode()
+    mixed = [
+        {**records(encode_png(photo)), "params": {"detect_faces": True}},
+        {**records(encode_png(photo)), "params": {"detect_faces": True, "detector": "haar"}},
+        records(*crops),
+        records(wide),
+        {"inputs": rng.integers(0, 256, (MAX_RECORDS, 48, 48)).tolist()},
+        records(*crops, *crops),  # refused: over the limit
+        records("not base64!!"),
+    ]
+    bodies = [json.dumps(m).encode() for m in mixed]
+    assert [post(url, b)[0] for b in bodies] == [200, 200, 200, 200, 200, 400, 400]
+    first = server_rss(url)
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda k: post(url, bodies[k % len(bodies)])[0], range(1000)))
+    assert statuses.count(400) == sum(k % len(bodies) in (5, 6) for k in range(1000)), "only the bad ones refused"
+    after = server_rss(url)
+    assert after <= first * 1.2, f"server memory grew from {first / 2**20:.0f} MB to {after / 2**20:.0f} MB"

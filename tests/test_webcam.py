@@ -15,7 +15,7 @@ from ferops.apps import live
 from ferops.core import venv
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.apps.cli import app
-from ferops.runtime.faces import HaarDetector, crop, live_detector
+from ferops.runtime.faces import HaarDetector, YuNetDetector, crop, live_detector
 from ferops.core.fer2013 import EMOTIONS
 
 FERROPS = [venv.executable("ferops")]  # the console script users run
@@ -31,14 +31,13 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path
 
 
 def detectable_faces(n: int) -> list[np.ndarray]:
-    """Real FER-2013 faces that the default Haar cascade finds when placed like the video places them."""
+    """Real FER-2013 faces that YuNet and the webcam's Haar settings both find, placed as the videos place them."""
     faces, _ = real_faces(200)
-    detector = live_detector()
+    detectors = [live_detector(), YuNetDetector()]
     found = []
     for face in faces:
         frame = compose([face])
-        boxes = detector.detect(frame)
-        if len(boxes) == 1:
+        if all(len(d.detect(frame)) == 1 for d in detectors):
             found.append(face)
         if len(found) == n:
             return found
@@ -245,7 +244,7 @@ def test_predict_command(tmp_path, cli_env, registered_model):
     result = cli_env.invoke(
         app, ["predict", str(folder), "--json", "--whole-image", "--annotate", str(tmp_path / "ann")]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # an input was skipped (broken.jpg): never a silent 0
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1 and lines[0]["file"] == str(folder / "a.png")
     (face,) = lines[0]["faces"]
@@ -255,9 +254,26 @@ def test_predict_command(tmp_path, cli_env, registered_model):
     assert np.allclose([face["probs"][e] for e in EMOTIONS], expected, atol=1e-3)
     assert face["label"] == EMOTIONS[int(expected.argmax())]
     assert face["confidence"] == pytest.approx(expected.max(), abs=1e-3)
-    assert "broken.jpg: not a readable image" in result.output
+    assert "skipped:" in result.output and "broken.jpg" in result.output
+    assert face["det_conf"] is None, "no detector ran"
     annotated = cv2.imread(str(tmp_path / "ann" / "a.png"))
     assert annotated.shape == image.shape and not np.array_equal(annotated, image), "the box and label are drawn"
+
+
+@needs_real_data
+def test_predict_finds_faces_with_either_detector(tmp_path, cli_env):
+    faces = detectable_faces(2)
+    cv2.imwrite(str(tmp_path / "two.png"), compose(faces))
+    for detector in ("yunet", "haar"):
+        result = cli_env.invoke(app, ["predict", str(tmp_path / "two.png"), "--json", "--detector", detector])
+        assert result.exit_code == 0, result.output
+        found = json.loads(result.stdout.splitlines()[-1])["faces"]
+        assert len(found) == 2, (detector, found)
+        for face, (x, y) in zip(sorted(found, key=lambda f: f["box"][0]), SPOTS):
+            bx, by, bw, bh = face["box"]
+            assert abs(bx + bw / 2 - (x + 90)) < 40 and abs(by + bh / 2 - (y + 90)) < 40
+            assert (face["det_conf"] is None) == (detector == "haar")
+            assert detector == "haar" or 0.5 <= face["det_conf"] <= 1
 
 
 def test_predict_refuses_a_bare_keras_file_without_its_calibration(tmp_path, cli_env, registered_model):

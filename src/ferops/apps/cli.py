@@ -16,8 +16,6 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Facial emotion recognition on the registered FER-2013 model."
 )
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 def fail(message: str, code: int = 1) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -45,6 +43,7 @@ def webcam(
     log: Path | None = typer.Option(None, help="write one JSON line per frame here (for `ferops report`)"),
     max_frames: int | None = typer.Option(None, min=1, help="stop after N frames"),
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
+    detector: str = typer.Option("yunet", help="face detector: yunet (CNN, default) or haar"),
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream.
 
@@ -53,7 +52,9 @@ def webcam(
     import signal
 
     from ferops.apps import live, live_page
-    from ferops.runtime.faces import live_detector
+    from ferops.runtime.video_faces import video_detector
+
+    finder = _detector(detector, video_detector)
 
     options = live.Options(max_frames=max_frames, smooth=smooth)
 
@@ -93,7 +94,7 @@ def webcam(
             show = page.show
 
         try:
-            frames = live.run(src, live_detector(), classifier, options, log=log_file, writer_path=output, show=show)
+            frames = live.run(src, finder, classifier, options, log=log_file, writer_path=output, show=show)
         except (live.SourceError, live.OutputError) as e:
             fail(str(e))
     typer.echo(
@@ -105,14 +106,11 @@ def webcam(
     )
 
 
-def _images(paths: list[Path]) -> list[Path]:
-    found = []
-    for p in paths:
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(p)
-    return found
+def _detector(name: str, make):
+    try:
+        return make(name)
+    except ValueError as e:
+        fail(str(e))
 
 
 @app.command()
@@ -120,43 +118,58 @@ def predict(
     paths: list[Path] = typer.Argument(..., help="images or folders of images"),
     model_uri: str = typer.Option(PRODUCTION_URI, help="model URI or .keras file (with calibration.json)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
-    annotate: Path | None = typer.Option(None, help="write annotated copies into this folder"),
+    annotate: Path | None = typer.Option(
+        None, help="write annotated copies here, under each image's path relative to its input folder"
+    ),
     whole_image: bool = typer.Option(False, help="treat each image as one face crop (no detection)"),
+    detector: str = typer.Option("yunet", help="face detector: yunet (CNN, default) or haar"),
 ) -> None:
-    """Detect faces in images and classify their emotions."""
-    import cv2
-
-    from ferops.runtime.faces import HaarDetector, crop
-    from ferops.runtime.classifier import describe
+    """Detect faces in images and classify their emotions. Exits 1 if any input was skipped or not written."""
+    from ferops.apps import photos
     from ferops.apps.overlay import draw
+    from ferops.runtime.imaging import InputError
+    from ferops.runtime.pipeline import analyse, face_record
+    from ferops.runtime.video_faces import photo_detector
 
+    found, failures = photos.find_images(paths)
+    for message in failures:
+        typer.echo(f"skipped: {message}", err=True)
+    targets = {}
+    if annotate is not None:
+        try:
+            targets = photos.annotation_targets(found, annotate)
+        except photos.AnnotateError as e:
+            fail(str(e))
+    finder = None if whole_image else _detector(detector, photo_detector)
     classifier = _classifier(model_uri)
-    detector = HaarDetector()
-    failures = 0
     if not as_json:
         typer.echo(f"{'file':40} {'face':>4} {'box':>20} {'label':>9} {'conf':>5}")
-    for path in _images(paths):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if image is None:
-            typer.echo(f"skipped: {path}: {'not found' if not path.exists() else 'not a readable image'}", err=True)
-            failures += 1
+    for image_path in found:
+        try:
+            image = photos.read_image(image_path)
+        except InputError as e:
+            typer.echo(f"skipped: {e}", err=True)
+            failures.append(str(e))
             continue
-        h, w = image.shape[:2]
-        boxes = [(0, 0, w, h)] if whole_image else detector.detect(image)
-        probs = classifier.classify_faces([crop(image, b) for b in boxes])
-        faces = [{"box": list(b), **describe(p)} for b, p in zip(boxes, probs)]
+        faces, probs = analyse(image, finder, classifier)
+        records = [face_record(f, p) for f, p in zip(faces, probs)]
         if as_json:
-            typer.echo(json.dumps({"file": str(path), "faces": faces}))
+            typer.echo(json.dumps({"file": str(image_path.path), "faces": records}))
         else:
-            if not faces:
-                typer.echo(f"{str(path)[-40:]:40} {'-':>4} {'no face found':>20}")
-            for k, f in enumerate(faces):
-                typer.echo(f"{str(path)[-40:]:40} {k:>4} {str(f['box']):>20} {f['label']:>9} {f['confidence']:>5.2f}")
-        if annotate:
-            annotate.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(annotate / path.name), draw(image, faces))
+            name = str(image_path.path)[-40:]
+            if not records:
+                typer.echo(f"{name:40} {'-':>4} {'no face found':>20}")
+            for k, f in enumerate(records):
+                typer.echo(f"{name:40} {k:>4} {str(f['box']):>20} {f['label']:>9} {f['confidence']:>5.2f}")
+        if image_path in targets:
+            try:
+                photos.write_image(targets[image_path], draw(image, records), annotate)
+            except photos.AnnotateError as e:
+                typer.echo(f"not written: {e}", err=True)
+                failures.append(str(e))
     if failures:
-        typer.echo(f"predict: {failures} file(s) skipped", err=True)
+        typer.echo(f"predict: {len(failures)} input(s) skipped or not written", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -185,7 +198,7 @@ def session_app(
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
     from ferops.apps import live_page, session_app as web
-    from ferops.runtime.faces import live_detector
+    from ferops.runtime.video_faces import video_detector
 
     if sessions.exists() and not sessions.is_dir():
         fail(f"--sessions {sessions} is a file, not a folder")
@@ -200,7 +213,7 @@ def session_app(
         typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
                    err=True)
 
-    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), live_detector,
+    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), video_detector,
               on_ready=ready)
 
 

@@ -1,6 +1,6 @@
 """Frames -> faces -> emotions, live: the engine behind `ferops webcam` and the session app.
 
-decode -> detect (Haar by default) -> one batched model call for all faces -> per-face
+decode -> detect (YuNet, followed between scans; Haar on request) -> one batched model call for all faces -> per-face
 smoothing -> overlay -> window / page / video file / JSON-lines log.
 
 Each log record's `t` is the time in the recording for a file or a finite stream (from the video's
@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from ferops.runtime.classifier import EmotionClassifier, describe
-from ferops.runtime.faces import FaceDetector, crop
+from ferops.runtime.faces import FaceDetector
+from ferops.runtime.pipeline import analyse, face_record
 from ferops.apps.overlay import draw
 from ferops.apps.smoothing import FaceTracker
 
@@ -181,15 +182,14 @@ class Options:
 def face_records(
     frame: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier, tracker: FaceTracker | None
 ) -> list[dict]:
-    boxes = detector.detect(frame)
-    probs = classifier.classify_faces([crop(frame, b) for b in boxes])
+    faces, probs = analyse(frame, detector, classifier)
     if tracker is not None:
-        tracks = tracker.update(boxes, probs)
+        tracks = tracker.update([f.box for f in faces], probs)
         return [
-            {"id": t.id, "box": list(t.box), **describe(t.probs), "raw_label": describe(p)["label"]}
-            for t, p in zip(tracks, probs)
+            {"id": t.id, **face_record(f, t.probs), "raw_label": describe(p)["label"]}
+            for t, f, p in zip(tracks, faces, probs)
         ]
-    return [{"box": list(b), **describe(p)} for b, p in zip(boxes, probs)]
+    return [face_record(f, p) for f, p in zip(faces, probs)]
 
 
 def run(

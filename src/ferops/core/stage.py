@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from ferops.core.lock import Busy
 
-
 def main(fn: Callable[[], None]) -> None:
     try:
         fn()

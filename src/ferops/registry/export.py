@@ -12,6 +12,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 
+from ferops.runtime.faces import DEFAULT_DETECTOR
 from ferops.core.fer2013 import IMAGE_SIZE
 from ferops.registry.names import ALIAS, MODEL_NAME, STAGE
 from ferops.runtime.imaging import encode_png
@@ -41,7 +42,9 @@ SIGNATURE = ModelSignature(
     outputs=Schema(
         [ColSpec(DataType.long, "record"), ColSpec(DataType.string, "label"), ColSpec(DataType.double, "confidence")]
     ),
-    params=ParamSchema([ParamSpec("detect_faces", DataType.boolean, False)]),
+    params=ParamSchema(
+        [ParamSpec("detect_faces", DataType.boolean, False), ParamSpec("detector", DataType.string, DEFAULT_DETECTOR)]
+    ),
 )
 
 

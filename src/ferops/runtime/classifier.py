@@ -16,6 +16,10 @@ from ferops.runtime.calibration import apply_temperature
 from ferops.runtime.imaging import face_to_input
 from ferops.core.fer2013 import EMOTIONS, IMAGE_SIZE
 
+# Faces per model call: activations grow with the batch (2,170 faces in one call took the server to
+# 3.9 GB), so larger batches go through in slices of this many.
+MAX_BATCH = 64
+
 
 class EmotionClassifier:
     """tta_flip averages each face with its mirror image (in the same batch); temperature is the
@@ -41,6 +45,8 @@ class EmotionClassifier:
         """(N, 48, 48) raw pixel values 0..255 -> (N, 7) probabilities."""
         if len(pixels) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
+        if len(pixels) > MAX_BATCH:
+            return np.concatenate([self.probs(pixels[i : i + MAX_BATCH]) for i in range(0, len(pixels), MAX_BATCH)])
         x = np.asarray(pixels, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
         if self.tta_flip:
             both = self._infer(np.concatenate([x, x[:, :, ::-1]])).numpy()

@@ -77,11 +77,21 @@ def pixel_batch(values, where: str = "input") -> np.ndarray:
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header without decoding the pixels; None if neither."""
+    """(width, height) from an image's header without decoding its pixels; None if not a known format.
+
+    PNG and JPEG are read here (a JPEG's metadata segments before its frame header are skipped by
+    their lengths, however large); BMP, WebP and TIFF through Pillow's header-only open.
+    """
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] != b"\xff\xd8":
-        return None
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(memoryview(data))
+    if data[:2] in (b"BM", b"II", b"MM") or data[8:12] == b"WEBP":
+        return _other_size(data)
+    return None
+
+
+def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
     i = 2
     while i + 9 < len(data):
         if data[i] != 0xFF:
@@ -97,10 +107,29 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _other_size(data: bytes) -> tuple[int, int] | None:
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: the caller applies its limit
+            with Image.open(io.BytesIO(data), formats=["BMP", "WEBP", "TIFF"]) as im:
+                return im.size
+    except Exception:  # noqa: BLE001 -- any unreadable header is "not a known image"
+        return None
+
+
 def decode_image(
     data: bytes | str, where: str = "image", max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS
 ) -> np.ndarray:
-    """Base64 text or raw bytes of a PNG or JPEG -> OpenCV image (BGR or grayscale), size-checked first."""
+    """Base64 text or raw bytes of a PNG, JPEG, BMP, WebP or TIFF -> OpenCV image (BGR or grayscale, uint8).
+
+    Size-checked from the header first; decoded straight to 8 bits (a 16-bit PNG never exists as a
+    full-size 16-bit or float array), so memory stays within a few bytes per pixel of the limit.
+    """
     if isinstance(data, str):
         if len(data) > max_bytes * 4 // 3 + 4:
             raise InputError(f"{where}: image is larger than {max_bytes} bytes")
@@ -112,16 +141,15 @@ def decode_image(
         raise InputError(f"{where}: empty image")
     if len(data) > max_bytes:
         raise InputError(f"{where}: image is larger than {max_bytes} bytes")
-    size = image_size(bytes(data[:65536]))
+    size = image_size(bytes(data))
     if size is None:
-        raise InputError(f"{where}: not a PNG or JPEG image")
+        raise InputError(f"{where}: not a PNG or JPEG image (nor BMP, WebP, TIFF)")
     if size[0] * size[1] > max_pixels or 0 in size:
         raise InputError(f"{where}: image of {size[0]}x{size[1]} pixels is over the {max_pixels}-pixel limit")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # IMREAD_ANYCOLOR without IMREAD_ANYDEPTH: grey stays 1 channel, colour is BGR, every depth becomes 8 bits.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
     if image is None:
         raise InputError(f"{where}: image data is corrupt")
-    if image.dtype != np.uint8:  # 16-bit PNG
-        image = (image / 257).astype(np.uint8)
     return image
 
 

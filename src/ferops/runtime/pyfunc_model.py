@@ -1,15 +1,18 @@
 """The registered `fer` model, as MLflow models-from-code: no pickled Python objects.
 
-Inputs (one model, two forms):
+Inputs (one model, two forms), at most MAX_RECORDS records a request:
 - a DataFrame with an `image` column: base64 PNG/JPEG text (or bytes) of face crops of any
-  size or colour; with params {"detect_faces": true}, whole photos whose faces are found first;
+  size or colour; with params {"detect_faces": true}, whole photos whose faces are found first
+  (YuNet by default; params {"detector": "haar"} for the Haar cascade);
 - an array of raw pixel values 0..255, shape (N, 48, 48) or (N, 48, 48, 1), uint8 or float.
-Output: a DataFrame, one row per face: record, box (or None), label, confidence, probs by name.
+Output: a DataFrame, one row per face: record, box (or None), det_conf (the detector's confidence
+0..1, None without detection or with Haar), label, confidence, probs by name.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,8 +23,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from ferops.runtime.classifier import EmotionClassifier, describe
-from ferops.runtime.faces import HaarDetector, crop
-from ferops.runtime.imaging import InputError, decode_image, face_to_input, pixel_batch
+from ferops.runtime.faces import DEFAULT_DETECTOR, DETECTORS, FaceDetector, make_detector
+from ferops.runtime.imaging import InputError, decode_image, pixel_batch
+from ferops.runtime.pipeline import face_record, find_faces
+
+# Records per request: each image may be up to 25 Mpixel, and a request's records are all in memory
+# at once (2,170 records once took the server from 0.8 to 3.9 GB). Send more as several requests.
+MAX_RECORDS = 64
 
 
 # Type-hint validation would reject one of the two input forms; inputs are checked in _predict.
@@ -33,47 +41,85 @@ class FerModel(mlflow.pyfunc.PythonModel):
         calibration = context.artifacts.get("calibration")
         settings = json.loads(Path(calibration).read_text()) if calibration else None
         self.classifier = EmotionClassifier.from_keras_file(context.artifacts["keras_model"], settings)
-        self._detector = None
+        # The scoring server runs requests on several threads: each thread gets detectors of its own
+        # (a shared Haar cascade answered with other requests' faces under concurrent load).
+        self._local = threading.local()
+        _refuse_deep_json_as_bad_request()
 
-    @property
-    def detector(self) -> HaarDetector:
-        if self._detector is None:
-            self._detector = HaarDetector()
-        return self._detector
+    def detector(self, name: str) -> FaceDetector:
+        cache = self._local.__dict__.setdefault("detectors", {})
+        if name not in cache:
+            cache[name] = make_detector(name)
+        return cache[name]
 
     def predict(self, context, model_input, params=None):
+        params = params or {}
         try:
-            return self._predict(model_input, bool((params or {}).get("detect_faces", False)))
+            detector = None
+            if bool(params.get("detect_faces", False)):
+                name = params.get("detector") or DEFAULT_DETECTOR
+                if name not in DETECTORS:
+                    raise InputError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+                detector = self.detector(name)
+            return self._predict(model_input, detector)
         except InputError as e:
             # An MlflowException with a client-error code is what the scoring server turns into a 400.
             raise MlflowException(str(e), error_code=INVALID_PARAMETER_VALUE) from None
 
-    def _predict(self, model_input, detect_faces: bool) -> pd.DataFrame:
+    def _predict(self, model_input, detector: FaceDetector | None) -> pd.DataFrame:
         if model_input is None or (hasattr(model_input, "__len__") and len(model_input) == 0):
             raise InputError("empty batch: no records")
+        if hasattr(model_input, "__len__") and len(model_input) > MAX_RECORDS:
+            raise InputError(f"{len(model_input)} records in one request; the limit is {MAX_RECORDS} records a request")
         if isinstance(model_input, pd.DataFrame) and "image" in model_input.columns:
-            images = model_input["image"].tolist()
-            records, boxes, faces = [], [], []
-            for i, data in enumerate(images):
+            records, faces, inputs = [], [], []
+            for i, data in enumerate(model_input["image"].tolist()):
                 if data is None or (isinstance(data, float) and np.isnan(data)):
                     raise InputError(f"record {i}: image is missing")
-                image = decode_image(data, where=f"record {i}")
-                found = self.detector.detect(image) if detect_faces else [None]
-                for box in found:
-                    records.append(i)
-                    boxes.append(list(box) if box is not None else None)
-                    faces.append(face_to_input(crop(image, box) if box is not None else image))
-            probs = self.classifier.probs(np.stack(faces)) if faces else np.zeros((0, 7))
+                found, pixels = find_faces(decode_image(data, where=f"record {i}"), detector)
+                records += [i] * len(found)
+                faces += [f if detector is not None else None for f in found]
+                inputs.append(pixels)
+            probs = self.classifier.probs(np.concatenate(inputs))
+            rows = [_row(r, f, p) for r, f, p in zip(records, faces, probs)]
         else:
             if isinstance(model_input, pd.DataFrame):
                 model_input = model_input.to_numpy()
             if isinstance(model_input, dict):
                 raise InputError(f"unexpected named inputs {sorted(model_input)}; send an array of pixels")
-            pixels = pixel_batch(model_input, where="inputs")
-            probs = self.classifier.probs(pixels)
-            records, boxes = list(range(len(pixels))), [None] * len(pixels)
-        rows = [{"record": r, "box": b, **describe(p)} for r, b, p in zip(records, boxes, probs)]
-        return pd.DataFrame(rows, columns=["record", "box", "label", "confidence", "probs"])
+            probs = self.classifier.probs(pixel_batch(model_input, where="inputs"))
+            rows = [_row(r, None, p) for r, p in enumerate(probs)]
+        return pd.DataFrame(rows, columns=["record", "box", "det_conf", "label", "confidence", "probs"])
+
+
+def _row(record: int, face, probs: np.ndarray) -> dict:
+    """A face found by detection, or a record that is itself one face (no box, no detector confidence)."""
+    if face is None:
+        return {"record": record, "box": None, "det_conf": None, **describe(probs)}
+    return {"record": record, **face_record(face, probs)}
+
+
+def _refuse_deep_json_as_bad_request() -> None:
+    """100,000 nested brackets make json.loads raise RecursionError, which the scoring server answers
+    with a 500; its JSON decoding is wrapped here so that input becomes a 400 like any invalid JSON."""
+    try:
+        from mlflow.pyfunc import scoring_server
+    except ImportError:  # not serving (the scoring server's dependencies are optional)
+        return
+    decode = scoring_server._decode_json_input
+    if getattr(decode, "_ferops_wrapped", False):
+        return
+
+    def decode_json(json_input):
+        try:
+            return decode(json_input)
+        except RecursionError:
+            raise MlflowException(
+                "request JSON is nested too deeply to parse", error_code=INVALID_PARAMETER_VALUE
+            ) from None
+
+    decode_json._ferops_wrapped = True
+    scoring_server._decode_json_input = decode_json
 
 
 mlflow.models.set_model(FerModel())

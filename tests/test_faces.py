@@ -1,0 +1,149 @@
+"""Face detectors on a real photo that matplotlib ships (Grace Hopper), and on hostile frames."""
+
+import threading
+from pathlib import Path
+
+import cv2
+import matplotlib
+import numpy as np
+import pytest
+
+from ferops.runtime.faces import Face, HaarDetector, YuNetDetector, fer_box, iou, make_detector
+from ferops.runtime.pipeline import face_record, find_faces
+from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder, video_detector
+
+HOPPER = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+FACE = HOPPER[40:330, 120:400]  # her face with some margin, 280x290
+
+
+def scene(faces: list[tuple[int, int, int]], size=(480, 640), seed=0) -> np.ndarray:
+    """A blurred-noise background with Hopper's face pasted at (x, y) scaled to width w, for each (x, y, w)."""
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur(rng.integers(40, 200, (*size, 3), dtype=np.uint8), (0, 0), 6)
+    for x, y, w in faces:
+        h = round(w * FACE.shape[0] / FACE.shape[1])
+        frame[y : y + h, x : x + w] = cv2.resize(FACE, (w, h), interpolation=cv2.INTER_AREA)
+    return frame
+
+
+def centre(box):
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
+def test_yunet_and_haar_find_the_face_in_a_real_photo():
+    yunet, haar = YuNetDetector().detect(HOPPER), HaarDetector().detect(HOPPER)
+    assert len(yunet) == 1 and len(haar) == 1
+    assert yunet[0].score is not None and 0.8 <= yunet[0].score <= 1.0, "YuNet's confidence, 0..1"
+    assert haar[0].score is None, "Haar has no confidence to report"
+    assert iou(yunet[0].box, haar[0].box) > 0.5, "both frame the same face"
+    x, y, w, h = yunet[0].box
+    assert abs(w - h) <= 1 and 150 < w < 260, "a square, FER-2013-like crop"
+
+
+def test_fer_box_is_a_square_around_eyes_and_mouth():
+    # right eye, left eye, nose, right and left mouth corners
+    landmarks = [40, 50, 60, 50, 50, 60, 42, 70, 58, 70]
+    x, y, w, h = fer_box(landmarks, side=2.5, up=0.0)
+    assert (w, h) == (50.0, 50.0) and (x + w / 2, y + h / 2) == (50.0, 60.0)
+
+
+@pytest.mark.parametrize("name", ["yunet", "haar"])
+def test_unusable_frames_give_no_faces_and_no_crash(name):
+    det = make_detector(name)
+    assert det.detect(np.zeros((1, 1, 3), np.uint8)) == []
+    assert det.detect(np.zeros((1, 1), np.uint8)) == []
+    assert det.detect(np.zeros((480, 640, 3), np.uint8)) == [], "an all-black frame"
+    assert det.detect(np.full((3000, 20, 3), 128, np.uint8)) == [], "a sliver"
+
+
+def test_a_huge_image_is_searched_at_a_bounded_size():
+    det = YuNetDetector()
+    seen = []
+    real = det._detect
+    det._detect = lambda img: seen.append(img.shape) or real(img)
+    big = cv2.resize(scene([(200, 150, 200)]), (6000, 4500), interpolation=cv2.INTER_LINEAR)
+    faces = det.detect(big)
+    assert seen and max(seen[0][:2]) <= 640, seen
+    assert len(faces) == 1 and abs(centre(faces[0].box)[0] - 300 * 6000 / 640) < 300
+    det.raw(big, zoom=5.0)
+    assert max(seen[-1][:2]) <= 1280, "even an asked-for zoom is bounded"
+
+
+def test_twenty_faces_in_one_frame():
+    spots = [(10 + 125 * c, 10 + 118 * r, 100) for r in range(4) for c in range(5)]
+    frame = scene(spots, size=(480, 640))
+    for det in (YuNetDetector(), PhotoFaceFinder()):
+        faces = det.detect(frame)
+        matched = sum(any(iou(f.box, (x, y, w, w)) > 0.3 for f in faces) for x, y, w in spots)
+        assert matched >= 18 and len(faces) <= 20, (type(det).__name__, matched, len(faces))
+
+
+def test_photo_finder_finds_small_faces_one_pass_misses():
+    frame = scene([(100, 100, 50), (400, 300, 56)])
+    assert len(PhotoFaceFinder().detect(frame)) == 2
+    assert len(PhotoFaceFinder().detect(frame)) >= len(YuNetDetector().detect(frame))
+
+
+def test_video_finder_follows_a_moving_face_and_drops_it_when_gone():
+    finder = VideoFaceFinder(scan_every=3)
+    calls = []
+    real = finder.detector._detect
+    finder.detector._detect = lambda img: calls.append(img.shape) or real(img)
+    for k in range(10):
+        faces = finder.detect(scene([(100 + 8 * k, 120 + 3 * k, 150)]))
+        assert len(faces) == 1, (k, faces)
+        cx, cy = centre(faces[0].box)
+        assert abs(cx - (175 + 8 * k)) < 25 and abs(cy - (120 + 3 * k + 75)) < 40
+        assert faces[0].score > 0.6
+    # frame 0: the whole search (5 parts) + following; later: one window a frame, one part every 3rd frame
+    assert len(calls) == 5 + 9 + 3, len(calls)
+    assert finder.detect(scene([])) == [], "a face that left is dropped at once, not extrapolated"
+    assert len(calls) == 5 + 9 + 3 + 1, "its window is still searched for a few frames"
+
+
+def test_video_finder_picks_up_a_face_that_appears_within_one_cycle():
+    finder = VideoFaceFinder(scan_every=2)
+    finder.detect(scene([]))
+    found_at = None
+    for k in range(1, 12):
+        if finder.detect(scene([(380, 260, 60)])):
+            found_at = k
+            break
+    assert found_at is not None and found_at <= 10
+
+
+def test_detectors_shared_across_threads_answer_as_alone():
+    """The REST server shares one model object across threads: same answers as sequentially."""
+    frames = [scene([(60 + 90 * k, 80 + 40 * k, 120 + 20 * k)], seed=k) for k in range(4)]
+    for det in (HaarDetector(), YuNetDetector()):
+        expected = [det.detect(f) for f in frames]
+        assert all(expected), type(det).__name__
+        wrong = []
+
+        def work(j, det=det, expected=expected, wrong=wrong):
+            for n in range(12):
+                k = (j + n) % 4
+                if det.detect(frames[k]) != expected[k]:
+                    wrong.append(k)
+
+        threads = [threading.Thread(target=work, args=(j,)) for j in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert wrong == [], f"{type(det).__name__}: {len(wrong)} of 96 answers differ"
+
+
+def test_find_faces_frames_every_face_alike():
+    frame = scene([(100, 100, 160)])
+    faces, inputs = find_faces(frame, make_detector("yunet"))
+    assert len(faces) == 1 and inputs.shape == (1, 48, 48) and inputs.dtype == np.uint8
+    whole, inputs = find_faces(frame, None)
+    assert whole == [Face((0, 0, 640, 480), None)] and inputs.shape == (1, 48, 48)
+    record = face_record(faces[0], np.eye(7)[3])
+    assert record["label"] == "happy" and record["det_conf"] == faces[0].score and record["box"] == list(faces[0].box)
+
+
+def test_unknown_detector_names_the_choices():
+    with pytest.raises(ValueError, match="choose one of yunet, haar"):
+        make_detector("mtcnn")
+    with pytest.raises(ValueError, match="choose yunet or haar"):
+        video_detector("mtcnn")

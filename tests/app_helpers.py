@@ -25,7 +25,9 @@ class TwoFixedFaces:
     name = "two fixed boxes (test)"
 
     def detect(self, image):
-        return list(BOXES)
+        from ferops.runtime.faces import Face
+
+        return [Face(b, None) for b in BOXES]
 
 
 LEVELS = (40, 240, 130)  # dark, bright, mid grey: sad, happy and uncertain to BrightnessClassifier
@@ -46,6 +48,9 @@ class BrightnessClassifier:
             out[i] = (1 - top) / (len(EMOTIONS) - 1)
             out[i, EMOTIONS.index(label)] = top
         return out
+
+    def probs(self, pixels):  # (N, 48, 48) model inputs, as runtime.pipeline hands them over
+        return self.classify_faces(list(pixels))
 
 
 def webm_video(path: Path, n: int, fps: float = 10.0) -> Path:

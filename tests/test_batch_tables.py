@@ -80,12 +80,14 @@ class OneBoxPerFrame:
     """A detector that finds one face where the frame's brightness encodes the frame number."""
 
     def detect(self, image):
-        return [(int(image[0, 0, 0]), 10, 20, 20)]
+        from ferops.runtime.faces import Face
+
+        return [Face((int(image[0, 0, 0]), 10, 20, 20), None)]
 
 
 class Uniform:
-    def classify_faces(self, crops):
-        return np.full((len(crops), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
+    def probs(self, pixels):
+        return np.full((len(pixels), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
 
 
 def test_score_range_seeks_and_scores_every_nth_frame_by_its_number_in_the_video(tmp_path):
@@ -94,9 +96,9 @@ def test_score_range_seeks_and_scores_every_nth_frame_by_its_number_in_the_video
     from ferops.scale.scoring import score_range
 
     path = tmp_path / "v.avi"  # lossless-ish MJPG keeps the brightness readable
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
-    for k in range(10):
-        writer.write(np.full((48, 64, 3), 20 * k, np.uint8))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (256, 48))
+    for k in range(10):  # wide enough that every frame's box (x = its brightness) lies inside it
+        writer.write(np.full((48, 256, 3), 20 * k, np.uint8))
     writer.release()
     r = score_range(str(path), 4, None, 3, OneBoxPerFrame(), Uniform())
     assert r["frames_read"] == 6 and r["frame"].tolist() == [6, 9]

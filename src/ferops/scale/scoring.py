@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from ferops.core.fer2013 import EMOTIONS
-from ferops.runtime.faces import Box, crop, live_detector
+from ferops.runtime.faces import Box, live_detector
+from ferops.runtime.pipeline import analyse
 
 # Columns of one scored range, as the actors hand them back (arrays travel as raw bytes).
 RANGE_COLUMNS = ("sha256", "start", "frames_read", "error", "frame", "box", "probs", "detector_confidence")
@@ -22,9 +23,9 @@ def score_frame(frame: np.ndarray, detector, classifier) -> tuple[list[Box], np.
     """The one place batch calls the face detector and the classifier (as `ferops webcam` does, one
     batched model call per frame): boxes, (N, 7) probabilities, and the detector's confidence per box
     (NaN: the Haar cascade gives none)."""
-    boxes = detector.detect(frame)
-    probs = classifier.classify_faces([crop(frame, b) for b in boxes])
-    return boxes, probs, np.full(len(boxes), np.nan, np.float32)
+    faces, probs = analyse(frame, detector, classifier)
+    scores = np.array([np.nan if f.score is None else f.score for f in faces], np.float32)
+    return [f.box for f in faces], probs, scores
 
 
 def _seek(capture: cv2.VideoCapture, start: int) -> None:

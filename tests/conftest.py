@@ -83,7 +83,10 @@ def clean_env(**extra: str) -> dict:
     on PATH, so `dvc`, `mlflow` and the servers they spawn come from the same (unactivated) venv."""
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "FER2013_CSV")}
+    # mlflow.set_tracking_uri/set_registry_uri in this process also export MLFLOW_*_URI: an earlier
+    # test's registry must not leak into a later subprocess (it then served another test's model).
+    drop = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FER2013_CSV")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env

@@ -87,7 +87,7 @@ def test_readme_journeys_in_a_fresh_clone(tmp_path):
     assert "metrics/evaluate.json" in table and "metrics/train.json" in table
     assert "train_history" not in table, "the per-epoch history is a plot, not a metric"
     assert max(len(cell) for cell in table.split()) < 40, "readable numbers, no 1,500-character history string"
-    accuracy = json.loads((clone / "metrics" / "evaluate.json").read_text())["accuracy"]
+    accuracy = json.loads((clone / "metrics" / "evaluate.json").read_text())["test_accuracy"]
     assert f"{accuracy:.5g}" in table  # dvc metrics show's default: 5 significant digits
 
     # .venv/bin/ferops predict photos/ --annotate annotated/ --json

@@ -209,7 +209,7 @@ def test_cli_errors_are_one_line(registered_model, tmp_path, monkeypatch):
     r = runner.invoke(app, ["batch", str(video), "--out", str(tmp_path / "o"), "--model-uri", "models:/nope@x"])
     lines = r.output.strip().splitlines()
     assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: model URI 'models:/nope@x'")
-    assert "registered models: fer" in lines[0]
+    assert "registered models in " in lines[0] and ": fer (versions 1; @production=1)" in lines[0]
     (tmp_path / "file").write_text("x")
     r = runner.invoke(app, ["batch", str(video), "--out", str(tmp_path / "file")])
     assert r.exit_code == 1 and r.output.strip() == f"error: --out {tmp_path / 'file'} is a file, not a folder"

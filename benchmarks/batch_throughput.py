@@ -93,6 +93,7 @@ def main() -> None:
                 chunk_frames=args.chunk_frames,
                 progress=False,
                 log=lambda line: None,
+                detector="haar",  # the single process runs the webcam's Haar settings too: like for like
             )
         finally:
             ray.shutdown()

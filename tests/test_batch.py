@@ -56,7 +56,8 @@ def archive(tmp_path_factory, registered_model, local_ray):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("MLFLOW_REGISTRY_URI", uri)  # mlflow exports both when set; undone with the context
         model = batch.pin_model("models:/fer@production")
-        result = batch.run(sources, root / "out", model, chunk_frames=CHUNK, progress=False)
+        # Haar, as the webcam runs it with --detector haar: the agreement test compares the two.
+        result = batch.run(sources, root / "out", model, chunk_frames=CHUNK, progress=False, detector="haar")
     return {"root": root, "out": root / "out", "sources": sources, "result": result, "uri": uri, "model": model}
 
 
@@ -188,6 +189,8 @@ def test_rerun_skips_done_videos_by_content_then_force_redoes(archive, monkeypat
             str(CHUNK),
             "--no-progress",
             "--force",
+            "--detector",
+            "haar",
         ],
     )
     assert forced.exit_code == 0, forced.output

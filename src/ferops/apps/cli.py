@@ -231,6 +231,7 @@ def batch(
     chunk_frames: int = typer.Option(600, min=1, help="frames per work item: one long video spreads over workers"),
     num_cpus: int | None = typer.Option(None, min=1, help="CPUs for a local Ray (default: all)"),
     progress: bool = typer.Option(True, help="progress bars on stderr"),
+    detector: str = typer.Option("yunet", help="face detector on every frame: yunet (one pass, default) or haar"),
 ) -> None:
     """Score archives of recordings on Ray: one Parquet row per face per frame, one per person per video."""
     try:
@@ -261,6 +262,7 @@ def batch(
             num_cpus=num_cpus,
             progress=progress,
             log=lambda line: typer.echo(line, err=True),
+            detector=detector,
         )
     except scale_batch.BatchError as e:
         fail(str(e))

@@ -93,6 +93,7 @@ def run(
     num_cpus: int | None = None,
     progress: bool = True,
     log=print,
+    detector: str = "yunet",
 ) -> Summary:
     """Scores every video of `sources` not yet in `out` (all of them with force); returns what happened."""
     import ray
@@ -144,6 +145,7 @@ def run(
                     "model_uri": model_uri,
                     "every": every,
                     "tracking_uri": _absolute_tracking_uri(),
+                    "detector": detector,
                 },
                 batch_size=1,
                 num_cpus=1,

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferops.core.fer2013 import EMOTIONS
-from ferops.runtime.faces import Box, live_detector
+from ferops.runtime.faces import DEFAULT_DETECTOR, Box, live_detector, make_detector
 from ferops.runtime.pipeline import analyse
 
 # Columns of one scored range, as the actors hand them back (arrays travel as raw bytes).
@@ -75,6 +75,12 @@ def score_range(path: str, start: int, stop: int | None, every: int, detector, c
     }
 
 
+def frame_detector(name: str):
+    """Batch searches every frame on its own (ranges run on any worker in any order), so it takes the
+    stateless detectors: YuNet's one pass (the REST endpoint's) or the webcam's Haar settings."""
+    return live_detector() if name == "haar" else make_detector(name)
+
+
 class RangeScorer:
     """A Ray Data actor: loads the model and the detector once, then scores range after range.
 
@@ -82,7 +88,9 @@ class RangeScorer:
     two cores then run side by side instead of fighting over both.
     """
 
-    def __init__(self, model_uri: str, every: int, tracking_uri: str, threads: int = 1):
+    def __init__(
+        self, model_uri: str, every: int, tracking_uri: str, detector: str = DEFAULT_DETECTOR, threads: int = 1
+    ):
         import os
 
         import tensorflow as tf
@@ -97,7 +105,7 @@ class RangeScorer:
             pass
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the driver's store, wherever this worker runs
         self.classifier = load_classifier(model_uri)
-        self.detector = live_detector()
+        self.detector = frame_detector(detector)
         self.every = every
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

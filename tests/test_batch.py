@@ -209,6 +209,8 @@ def test_cli_errors_are_one_line(registered_model, tmp_path, monkeypatch):
     r = runner.invoke(app, ["batch", str(tmp_path / "empty_dir*"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and r.output.strip() == f"error: no videos found in {tmp_path / 'empty_dir*'}"
     video = write_video(tmp_path / "v.mp4", [compose([])] * 2)
+    r = runner.invoke(app, ["batch", str(video), "--out", str(tmp_path / "o"), "--detector", "mtcnn"])
+    assert r.exit_code == 1 and r.output.strip() == "error: unknown face detector 'mtcnn'; choose one of yunet, haar"
     r = runner.invoke(app, ["batch", str(video), "--out", str(tmp_path / "o"), "--model-uri", "models:/nope@x"])
     lines = r.output.strip().splitlines()
     assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: model URI 'models:/nope@x'")

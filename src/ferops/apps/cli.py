@@ -240,7 +240,10 @@ def batch(
     except ImportError:
         fail("ferops batch needs Ray: pip install 'ferops[scale]'")
     from ferops.registry.loading import ModelNotFound
+    from ferops.runtime.faces import DETECTORS
 
+    if detector not in DETECTORS:  # checked here: inside the Ray actors it would be a worker's traceback
+        fail(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a folder")
     try:

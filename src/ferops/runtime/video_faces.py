@@ -27,6 +27,7 @@ from ferops.runtime.faces import (
     YuNetDetector,
     clip_box,
     iou,
+    DETECTORS,
     live_detector,
     make_detector,
 )
@@ -142,4 +143,4 @@ def video_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
         return VideoFaceFinder()
     if name == "haar":
         return live_detector()
-    raise ValueError(f"unknown face detector {name!r}; choose yunet or haar")
+    raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")

@@ -7,8 +7,11 @@ The video is built here from FER-2013 **Training and PublicTest** faces only (Pr
 untouched test set): 1-4 faces a frame, 48-260 px, tilted up to +-15 degrees, lit and blurred
 differently, drifting (with motion blur) over textured 640x480 backgrounds, feathered in so no square
 edge gives them away. Ground truth is each pasted face's square. Per detector, measured on EVERY frame:
-recall (IoU > 0.3), false boxes a frame, label accuracy on the faces found (with --model), ms a frame.
-Targets: recall >= 0.95 with <= 0.05 false boxes a frame.
+recall (IoU > 0.3), false boxes a frame, label accuracy on the faces found (with --model), ms a frame;
+then recall and false boxes again counting a box that lies >= 80% inside a pasted square as that face
+(in some FER-2013 images the face fills only the middle of the image: a box on the face itself has
+IoU < 0.3 with the whole image's square and would count as a miss plus a false box).
+Targets: recall >= 0.95 with <= 0.05 false boxes a frame (judged on IoU > 0.3, as the issue states).
 
 --framing: which crop of YuNet's detections the classifier scores best on (needs --model).
 --fps: end-to-end `ferops webcam --headless` FPS (decode, detect, classify, smooth, overlay, log)
@@ -135,9 +138,24 @@ def iou(a, b) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def match(truth_boxes, found_boxes, thresh: float = 0.3) -> list[tuple[int, int]]:
+def inside(found, truth) -> float:
+    """The share of the found box's area inside the truth square."""
+    ix = max(0, min(found[0] + found[2], truth[0] + truth[2]) - max(found[0], truth[0]))
+    iy = max(0, min(found[1] + found[3], truth[1] + truth[3]) - max(found[1], truth[1]))
+    return ix * iy / max(found[2] * found[3], 1)
+
+
+def match(truth_boxes, found_boxes, thresh: float = 0.3, within: bool = False) -> list[tuple[int, int]]:
+    """Pairs (truth, found), best overlap first. within=True also pairs a found box lying >= 80% inside
+    a pasted square (scored as IoU 0.31): the truth is the whole 48x48 FER-2013 image pasted, and in
+    some of those images the face fills only the middle, so a box on the face itself has IoU < 0.3."""
+
+    def score(t, f) -> float:
+        overlap = iou(t, f)
+        return max(overlap, 0.31) if within and inside(f, t) >= 0.8 else overlap
+
     pairs = sorted(
-        ((iou(t, f), i, j) for i, t in enumerate(truth_boxes) for j, f in enumerate(found_boxes)), reverse=True
+        ((score(t, f), i, j) for i, t in enumerate(truth_boxes) for j, f in enumerate(found_boxes)), reverse=True
     )
     used_t, used_f, out = set(), set(), []
     for score, i, j in pairs:
@@ -165,12 +183,13 @@ def recall_table(video, classifier) -> None:
     from ferops.runtime.pipeline import find_faces
 
     print(
-        f"\n{'detector':28} {'recall':>7} {'false/frame':>11} {'label acc':>9} {'ms/frame':>9}   ({len(video)} frames, "
+        f"\n{'detector':28} {'recall':>7} {'false/frame':>11} {'label acc':>9} {'ms/frame':>9}   "
+        f"{'| box on the face: recall':>25} {'false/frame':>11}   ({len(video)} frames, "
         f"{sum(len(t) for _, t in video)} faces)"
     )
     for name, make in detectors().items():
         det = make()
-        found_n = truth_n = false_n = correct = 0
+        found_n = truth_n = false_n = correct = found_in = false_in = 0
         elapsed = 0.0
         for frame, truth in video:
             start = time.perf_counter()
@@ -180,13 +199,19 @@ def recall_table(video, classifier) -> None:
             truth_n += len(truth)
             found_n += len(pairs)
             false_n += len(faces) - len(pairs)
+            pairs_in = match([b for b, _ in truth], [f.box for f in faces], within=True)
+            found_in += len(pairs_in)
+            false_in += len(faces) - len(pairs_in)
             if classifier is not None and pairs:
                 probs = classifier.probs(inputs[[j for _, j in pairs]])
                 correct += int(sum(p.argmax() == truth[i][1] for (i, _), p in zip(pairs, probs)))
         acc = f"{correct / max(found_n, 1):9.3f}" if classifier is not None else f"{'-':>9}"
         recall, false = found_n / truth_n, false_n / len(video)
         verdict = "PASS" if recall >= 0.95 and false <= 0.05 else "fail"
-        print(f"{name:28} {recall:7.3f} {false:11.3f} {acc} {1000 * elapsed / len(video):9.1f}   {verdict}")
+        print(
+            f"{name:28} {recall:7.3f} {false:11.3f} {acc} {1000 * elapsed / len(video):9.1f}   "
+            f"{found_in / truth_n:25.3f} {false_in / len(video):11.3f}   {verdict} (on IoU > 0.3)"
+        )
 
 
 def package_photos():
@@ -319,6 +344,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(REPO / "models" / "model.keras"))
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0, help="another seed: another sample of faces, sizes and scenes")
     parser.add_argument("--framing", action="store_true")
     parser.add_argument("--fps", action="store_true")
     parser.add_argument("--fps-frames", type=int, default=150)
@@ -344,7 +370,7 @@ def main() -> None:
         print(f"model: none at {args.model} (label accuracy and --framing need one)")
     print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     FACES[:] = [faces, labels]
-    video = list(make_clips(faces, labels, args.clips, args.frames))
+    video = list(make_clips(faces, labels, args.clips, args.frames, args.seed))
     recall_table(video, classifier)
     photos_table()
     if args.framing and classifier is not None:

@@ -9,7 +9,11 @@ measures, in the same process and minutes apart at most:
 - train: images/s of the architecture's Keras train step on synthetic in-memory batches, float32
   and mixed_bfloat16, with and without XLA (`jit_compile`), at a few batch sizes, and its achieved
   GFLOP per CPU-second (3 x forward conv/dense FLOPs per image) as a share of that precision's peak;
-- input: images/s of the augmentation pipeline alone (the tf.data map train.fit uses).
+- input: images/s of the augmentation pipeline alone (the tf.data map train.fit uses);
+- fit: images/s of train.fit's own pipeline (augmentation on the same cores, then the Keras step),
+  float32 and mixed_bfloat16, with and without XLA: what an epoch of `dvc repro` actually runs at.
+Last, per thread setting, the verdict behind train.mixed_bfloat16: auto (ferops.training.machine):
+the bfloat16/float32 ratio of that fit rate and the precision the rule picks for this CPU.
 `cpu` is the process's CPU seconds per wall second divided by its threads: below 1.0 the cores
 were shared with other work. Wall-clock images/s then drops by about that factor, while the
 per-CPU-second figures (img/cpu-s, GFLOP/cpu-s, of peak) stay comparable between rows and runs;
@@ -24,6 +28,8 @@ import os
 import subprocess
 import sys
 import time
+
+from ferops.training import machine
 
 # images/s is wall-clock; the per-CPU-second columns divide by the CPU time the process actually got.
 ROW = "{:>2} {:<6} {:<8} {:<4} {:>5} {:>9} {:>10} {:>11} {:>7} {:>5}"
@@ -125,6 +131,38 @@ def input_rate(batch: int, threads: int, seconds: float):
     return batch * calls / wall, cpu
 
 
+def fit_rate(arch: str, precision: str, jit: bool, batch: int, threads: int, seconds: float):
+    """images/s of train.compile_model + train.datasets (augmentation included), as the train stage runs."""
+    import numpy as np
+
+    from ferops.training import train
+
+    cfg = {
+        "arch": arch,
+        "epochs": 10,
+        "batch_size": batch,
+        "learning_rate": 2e-3,
+        "weight_decay": 1e-4,
+        "warmup_epochs": 1,
+        "seed": 0,
+        "mixed_bfloat16": precision == "mixed_bfloat16",
+        "augment": {"rotation_deg": 10, "flip": True, "shift": 0.1, "zoom": 0.1, "erase": 0.25},
+    }
+    n = batch * 8
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
+        "y_train": rng.integers(0, 7, n).astype(np.uint8),
+        "x_val": np.zeros((1, 48, 48), np.uint8),
+        "y_val": np.zeros(1, np.uint8),
+    }
+    data, _ = train.datasets(arrays, cfg)
+    model = train.compile_model(cfg, steps_per_epoch=8)
+    model.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", jit_compile=jit)
+    wall, calls, cpu = timed(lambda: model.fit(data, epochs=1, verbose=0), seconds, threads)
+    return n * calls / wall, cpu
+
+
 def worker(args) -> None:
     import tensorflow as tf
 
@@ -154,6 +192,20 @@ def worker(args) -> None:
                 )
     images_s, cpu = input_rate(args.batches[0], t, args.seconds)
     row(t, "input", "float32", "-", args.batches[0], images_s, images_s / (cpu * t), None, None, cpu)
+    per_cpu = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        for jit in (False, True):
+            images_s, cpu = fit_rate(args.arch, precision, jit, args.batches[0], t, 3 * args.seconds)
+            per_cpu[precision, jit] = images_s / (cpu * t)
+            row(t, "fit", precision, jit, args.batches[0], images_s, per_cpu[precision, jit], None, None, cpu)
+    ratio = per_cpu["mixed_bfloat16", False] / per_cpu["float32", False]
+    xla = per_cpu["float32", True] / per_cpu["float32", False]
+    print(
+        f"{t} thread(s): fit per CPU-second, bfloat16/float32 = {ratio:.2f} (> 1: bfloat16 faster), "
+        f"float32 XLA/no XLA = {xla:.2f}; train.mixed_bfloat16: auto picks "
+        f"{machine.precision('auto', machine.cpu_info())[0]} on this CPU",
+        flush=True,
+    )
 
 
 def row(threads, what, precision, jit, batch, images_s, images_cpu_s, gflop_cpu_s, of_peak, cpu) -> None:
@@ -163,20 +215,6 @@ def row(threads, what, precision, jit, batch, images_s, images_cpu_s, gflop_cpu_
     jit_s = jit if isinstance(jit, str) else ("xla" if jit else "no")
     cells = (fmt(images_s, ".0f"), fmt(images_cpu_s, ".0f"), fmt(gflop_cpu_s, ".0f"), fmt(of_peak, ".0%"))
     print(ROW.format(threads, what, precision.replace("mixed_", ""), jit_s, batch, *cells, f"{cpu:.2f}"), flush=True)
-
-
-def cpu_description() -> str:
-    flags, name = set(), "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and name == "unknown CPU":
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
-    return f"{name}; {os.cpu_count()} logical CPUs; " + " ".join(f"{f}={'yes' if f in flags else 'no'}" for f in wanted)
 
 
 def main() -> None:
@@ -191,7 +229,7 @@ def main() -> None:
         args.threads = args.threads[0]
         return worker(args)
     threads = args.threads or sorted({os.cpu_count() or 1, 1}, reverse=True)
-    print(cpu_description())
+    print(f"{machine.describe(machine.cpu_info())}; {os.cpu_count()} logical CPUs")
     print(f"load average before: {json.dumps(os.getloadavg())}")
     print(
         ROW.format("th", "what", "precision", "jit", "batch", "images/s", "img/cpu-s", "GFLOP/cpu-s", "of peak", "cpu")

@@ -101,6 +101,27 @@ def test_video_finder_follows_a_moving_face_and_drops_it_when_gone():
     assert len(calls) == 5 + 9 + 3 + 1, "its window is still searched for a few frames"
 
 
+def test_video_finder_keeps_a_known_face_whose_score_dips():
+    """Hysteresis: a face found on the last frame is confirmed in its window from follow_score (0.4),
+    below the detector's min_score (0.5) that a new face needs. Blurring Hopper's face makes YuNet's
+    score wander around 0.5; scan_every=1000: after the first frame only the face's window is searched."""
+    clear = scene([(200, 120, 150)])
+
+    def follow(finder, blurred, frames=5):
+        finder.detect(clear)
+        return [finder.detect(blurred) for _ in range(frames)]
+
+    for sigma in np.arange(9, 13, 0.5):
+        blurred = cv2.GaussianBlur(clear, (0, 0), sigma)
+        kept = follow(VideoFaceFinder(scan_every=1000), blurred)
+        if all(len(faces) == 1 for faces in kept) and min(f[0].score for f in kept) < 0.5:
+            break  # followed on every frame, on one of them only thanks to the lower threshold
+    else:
+        pytest.fail("no blur of the face is followed through frames scoring below min_score")
+    without = follow(VideoFaceFinder(scan_every=1000, follow_score=0.5), blurred)
+    assert any(faces == [] for faces in without), "without hysteresis the same face is lost on some frame"
+
+
 def test_video_finder_picks_up_a_face_that_appears_within_one_cycle():
     finder = VideoFaceFinder(scan_every=2)
     finder.detect(scene([]))

@@ -1,4 +1,4 @@
-"""The CPU's name and flags decide train.mixed_bfloat16: auto (the rule measured by benchmarks/precision.py)."""
+"""The CPU's name and flags decide train.mixed_bfloat16: auto (the rule measured by benchmarks/train_speed.py)."""
 
 from ferops.training import machine
 

@@ -1,31 +1,17 @@
 """The MLflow UI, in a real (headless) browser: the experiment opens on its runs, each run shows its
-dataset, and the registered model shows its description. Screenshots go to $FEROPS_SCREENSHOTS
-(default: the test's tmp folder), never into the repository."""
+dataset, and the registered model shows its description. Screenshots go to test-artefacts/mlflow_ui_*
+(git-ignored), never into the repository."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
+from browser import chromium, needs_chromium, screenshot
 from conftest import clean_env, mlflow_process
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CFG = {"arch": "fer_cnn", "epochs": 3, "batch_size": 16, "learning_rate": 0.002}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture
@@ -61,40 +47,42 @@ def logged_store(tmp_path, monkeypatch):
     return tracking.tracking_uri(), exp_id, run.info.run_id, tmp_path
 
 
-def test_experiment_opens_on_runs_with_dataset_and_model_description(logged_store, tmp_path):
-    from playwright.sync_api import sync_playwright
+def wait_for_text(driver, text: str, timeout: float = 60) -> str:
+    """The page's visible text once it contains `text` (the MLflow UI renders after its API calls)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
+    def body(d) -> str:
+        return d.find_element(By.TAG_NAME, "body").text
+
+    WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: text in body(d))
+    return body(driver)
+
+
+def test_experiment_opens_on_runs_with_dataset_and_model_description(logged_store):
     from ferops.core import tracking
 
     uri, exp_id, run_id, store_dir = logged_store
-    shots = Path(os.environ.get("FEROPS_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
     name = "fer_cnn-e3-b16-lr0.002"
     server = ("server", "--backend-store-uri", uri, "--workers", "1")
     with mlflow_process(*server, health="/health", env=clean_env(), cwd=store_dir) as url:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
+        with chromium(1600, 900) as driver:
             try:
-                page.goto(tracking.runs_url(url, exp_id))  # the link `ferops ui` prints
-                page.get_by_text(name).first.wait_for(timeout=60_000)
-                page.wait_for_timeout(1500)
-                page.screenshot(path=str(shots / "experiment.png"))
-                body = page.inner_text("body")
-                assert f"/experiments/{exp_id}/runs" in page.url, f"landed on {page.url}, not the runs table"
+                driver.get(tracking.runs_url(url, exp_id))  # the link `ferops ui` prints
+                body = wait_for_text(driver, f"FER-2013 ({'d' * 32})")
+                screenshot(driver, "mlflow_ui_experiment")
+                assert f"/experiments/{exp_id}/runs" in driver.current_url, (
+                    f"landed on {driver.current_url}, not the runs table"
+                )
                 assert name in body, "the runs table names the run by arch and key params"
-                assert f"FER-2013 ({'d' * 32})" in body, "the runs table shows the run's dataset and its digest"
 
-                page.goto(f"{url}/#/models/fer")
-                page.get_by_text("Facial emotion recognition on FER-2013").first.wait_for(timeout=60_000)
-                page.screenshot(path=str(shots / "model.png"))
+                driver.get(f"{url}/#/models/fer")
+                wait_for_text(driver, "Facial emotion recognition on FER-2013")
+                screenshot(driver, "mlflow_ui_model")
 
-                page.goto(f"{url}/#/models/fer/versions/1")
-                page.get_by_text("Validation (PublicTest) accuracy as served: 0.6100").first.wait_for(timeout=60_000)
-                page.screenshot(path=str(shots / "model_version.png"))
-                body = page.inner_text("body")
+                driver.get(f"{url}/#/models/fer/versions/1")
+                body = wait_for_text(driver, "Validation (PublicTest) accuracy as served: 0.6100")
+                screenshot(driver, "mlflow_ui_model_version")
                 assert "git commit abc1234" in body and "arch=fer_cnn" in body
             finally:
-                page.screenshot(path=str(shots / "last.png"))  # where it stood, pass or fail
-                (shots / "last_url.txt").write_text(page.url)
-                browser.close()
+                screenshot(driver, "mlflow_ui_last")  # where it stood, pass or fail

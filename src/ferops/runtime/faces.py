@@ -146,7 +146,7 @@ class YuNetDetector:
         self.min_score, self.max_side = min_score, max_side
         self._lock = threading.Lock()  # the C++ library documents no thread safety
 
-    def raw(self, image: np.ndarray, zoom: float | None = None) -> np.ndarray:
+    def raw(self, image: np.ndarray, zoom: float | None = None, min_score: float | None = None) -> np.ndarray:
         """(N, 15) float rows: score 0..1, box x, y, w, h, 5 landmarks x, y; in `image`'s pixels.
 
         The image is searched resized by `zoom` (default: down to max_side on its long side); YuNet
@@ -164,7 +164,7 @@ class YuNetDetector:
             return np.zeros((0, 15))
         with self._lock:
             rows = self._detect(np.ascontiguousarray(bgr))[:, :15].astype(np.float64)
-        rows = rows[rows[:, 0] >= self.min_score * 100]
+        rows = rows[rows[:, 0] >= (self.min_score if min_score is None else min_score) * 100]
         rows[:, 0] /= 100
         rows[:, 1:] /= zoom
         return rows

@@ -5,10 +5,13 @@ faces from ~90 px, and in enlarged (2x) tiles for faces down to ~48 px; searchin
 frame would cost several Haar passes. Frames of a video change little, so each frame:
 - the faces found on the previous frame are searched again in a small window around where they were,
   resized so the face is about `follow_face` px: a real detection on every frame at a fraction of the
-  cost. Only faces detected on this frame are reported (a face that left, turned away or was covered
-  is dropped at once, never extrapolated), so recall can be (and is, in benchmarks/face_detection.py)
-  measured on every frame; a face missed on a frame (blur, a turn) is still searched for where it
-  was on the next `keep_missed` frames before the scan has to find it again;
+  cost, with hysteresis: there a detection counts from `follow_score` (0.4), while a new face
+  anywhere needs the detector's own 0.5 (benchmarks/face_detection.py, two synthetic videos: +2.4
+  and +3.2 points of recall for +0.013 and +0.023 false boxes a frame). Only faces detected on this
+  frame are reported (a face that left, turned away or was covered is dropped at once, never
+  extrapolated), so recall can be (and is, in benchmarks/face_detection.py) measured on every frame;
+  a face missed on a frame (blur, a turn) is still searched for where it was on the next
+  `keep_missed` frames before the scan has to find it again;
 - every `scan_every` frames, one part of the full search runs: the whole frame at full resolution,
   then each enlarged tile in turn, so a face that appears is found within one cycle of parts
   (5 parts x scan_every frames), and the first frame of a video gets the whole search at once.
@@ -43,10 +46,11 @@ class VideoFaceFinder:
         window: float = 2.0,
         tile_zoom: float = 2.0,
         keep_missed: int = 3,
+        follow_score: float = 0.4,
     ):
         self.detector = detector or YuNetDetector()
         self.scan_every, self.follow_face, self.window, self.tile_zoom = scan_every, follow_face, window, tile_zoom
-        self.keep_missed = keep_missed
+        self.keep_missed, self.follow_score = keep_missed, follow_score
         self.known: list[tuple[Face, int]] = []  # where faces were last seen, and how many frames ago
         self.frame_no = 0
 
@@ -95,25 +99,36 @@ class VideoFaceFinder:
         side = max(box[2], box[3]) * self.window
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         region = clip_box((cx - side / 2, cy - side / 2, side, side), width, height)
-        return self._search(frame, region, self.follow_face / max(box[2], box[3], 1))
+        return self._search(frame, region, self.follow_face / max(box[2], box[3], 1), self.follow_score)
 
-    def _search(self, frame: np.ndarray, region, zoom: float) -> np.ndarray:
+    def _search(self, frame: np.ndarray, region, zoom: float, min_score: float | None = None) -> np.ndarray:
         x, y, w, h = region
         if w < 16 or h < 16:
             return np.zeros((0, 15))
-        rows = self.detector.raw(frame[y : y + h, x : x + w], zoom=zoom)
+        rows = self.detector.raw(frame[y : y + h, x : x + w], zoom=zoom, min_score=min_score)
         rows[:, [1, 5, 7, 9, 11, 13]] += x  # box x and every landmark's x
         rows[:, [2, 6, 8, 10, 12, 14]] += y
         return rows
 
 
-def _dedupe(faces: list[Face], overlap: float = 0.4) -> list[Face]:
-    """The same face found by a search part and by its window (or by two parts): keep the higher score."""
+def _dedupe(faces: list[Face], overlap: float = 0.4, inside: float = 0.6) -> list[Face]:
+    """The same face found by a search part and by its window (or by two parts): keep the higher score.
+
+    A box mostly inside a better one (`inside` of its area) is part of that face (YuNet sometimes
+    scores a mouth-and-nose box inside a blurred face), not another face.
+    """
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: -(f.score or 0)):
-        if all(iou(face.box, k.box) < overlap for k in kept):
+        if all(iou(face.box, k.box) < overlap and _covered(face.box, k.box) < inside for k in kept):
             kept.append(face)
     return sorted(kept, key=lambda f: (f.box[1], f.box[0]))
+
+
+def _covered(a, b) -> float:
+    """The share of box a's area that lies inside box b."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / max(a[2] * a[3], 1)
 
 
 class PhotoFaceFinder:

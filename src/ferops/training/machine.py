@@ -1,6 +1,6 @@
 """The machine training runs on: CPU model and the flags that decide its fastest precision.
 
-Rule for train.mixed_bfloat16: auto, measured with benchmarks/precision.py: bfloat16 pays off on
+Rule for train.mixed_bfloat16: auto, measured with benchmarks/train_speed.py: bfloat16 pays off on
 CPUs with AMX tiles (amx_bf16), where oneDNN runs bf16 matrix products on them; with AVX-512 BF16
 alone, the casts around every layer cost more than the narrower arithmetic saves, so float32 wins.
 """

@@ -107,25 +107,27 @@ def train_rate(arch: str, precision: str, jit: bool, batch: int, threads: int, s
     return images_s, images_s * 3 * conv_dense_flops(model) / 1e9, cpu
 
 
-def input_rate(batch: int, threads: int, seconds: float):
+# params.yaml's default augmentation, so the input and fit rows run what the train stage runs.
+AUGMENT = {"rotation_deg": 10, "flip": True, "shift": 0.1, "zoom": 0.1, "erase": 0.25}
+
+
+def synthetic_arrays(n: int) -> dict:
+    """n random training images in the train split's layout (a one-image validation split)."""
     import numpy as np
 
-    from ferops.training.train import datasets
-
-    n = batch * 40
     rng = np.random.default_rng(0)
-    arrays = {
+    return {
         "x_train": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
         "y_train": rng.integers(0, 7, n).astype(np.uint8),
         "x_val": np.zeros((1, 48, 48), np.uint8),
         "y_val": np.zeros(1, np.uint8),
     }
-    cfg = {
-        "seed": 0,
-        "batch_size": batch,
-        "augment": {"rotation_deg": 10, "flip": True, "shift": 0.1, "zoom": 0.1, "erase": 0.25},
-    }
-    train, _ = datasets(arrays, cfg)
+
+
+def input_rate(batch: int, threads: int, seconds: float):
+    from ferops.training.train import datasets
+
+    train, _ = datasets(synthetic_arrays(batch * 40), {"seed": 0, "batch_size": batch, "augment": AUGMENT})
     it = iter(train.repeat())
     wall, calls, cpu = timed(lambda: next(it), seconds, threads)
     return batch * calls / wall, cpu
@@ -133,8 +135,6 @@ def input_rate(batch: int, threads: int, seconds: float):
 
 def fit_rate(arch: str, precision: str, jit: bool, batch: int, threads: int, seconds: float):
     """images/s of train.compile_model + train.datasets (augmentation included), as the train stage runs."""
-    import numpy as np
-
     from ferops.training import train
 
     cfg = {
@@ -146,17 +146,10 @@ def fit_rate(arch: str, precision: str, jit: bool, batch: int, threads: int, sec
         "warmup_epochs": 1,
         "seed": 0,
         "mixed_bfloat16": precision == "mixed_bfloat16",
-        "augment": {"rotation_deg": 10, "flip": True, "shift": 0.1, "zoom": 0.1, "erase": 0.25},
+        "augment": AUGMENT,
     }
     n = batch * 24  # an "epoch" of 24 steps: fit's per-call set-up stays small next to them
-    rng = np.random.default_rng(0)
-    arrays = {
-        "x_train": rng.integers(0, 256, (n, 48, 48), dtype=np.uint8),
-        "y_train": rng.integers(0, 7, n).astype(np.uint8),
-        "x_val": np.zeros((1, 48, 48), np.uint8),
-        "y_val": np.zeros(1, np.uint8),
-    }
-    data, _ = train.datasets(arrays, cfg)
+    data, _ = train.datasets(synthetic_arrays(n), cfg)
     model = train.compile_model(cfg, steps_per_epoch=24)
     model.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy", jit_compile=jit)
     wall, calls, cpu = timed(lambda: model.fit(data, epochs=1, verbose=0), seconds, threads)

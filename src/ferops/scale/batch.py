@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferops.runtime.faces import DEFAULT_DETECTOR
 from ferops.scale import tables
 from ferops.scale.scoring import RangeScorer, decode_range
 from ferops.scale.videos import Failure, Video, expand, frame_ranges, probe
@@ -93,7 +94,7 @@ def run(
     num_cpus: int | None = None,
     progress: bool = True,
     log=print,
-    detector: str = "yunet",
+    detector: str = DEFAULT_DETECTOR,
 ) -> Summary:
     """Scores every video of `sources` not yet in `out` (all of them with force); returns what happened."""
     import ray

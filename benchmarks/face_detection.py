@@ -131,28 +131,15 @@ def make_clips(faces: np.ndarray, labels: np.ndarray, clips: int, frames: int, s
             yield frame, truth
 
 
-def iou(a, b) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def inside(found, truth) -> float:
-    """The share of the found box's area inside the truth square."""
-    ix = max(0, min(found[0] + found[2], truth[0] + truth[2]) - max(found[0], truth[0]))
-    iy = max(0, min(found[1] + found[3], truth[1] + truth[3]) - max(found[1], truth[1]))
-    return ix * iy / max(found[2] * found[3], 1)
-
-
 def match(truth_boxes, found_boxes, thresh: float = 0.3, within: bool = False) -> list[tuple[int, int]]:
     """Pairs (truth, found), best overlap first. within=True also pairs a found box lying >= 80% inside
     a pasted square (scored as IoU 0.31): the truth is the whole 48x48 FER-2013 image pasted, and in
     some of those images the face fills only the middle, so a box on the face itself has IoU < 0.3."""
+    from ferops.runtime.faces import covered, iou
 
     def score(t, f) -> float:
         overlap = iou(t, f)
-        return max(overlap, 0.31) if within and inside(f, t) >= 0.8 else overlap
+        return max(overlap, 0.31) if within and covered(f, t) >= 0.8 else overlap
 
     pairs = sorted(
         ((score(t, f), i, j) for i, t in enumerate(truth_boxes) for j, f in enumerate(found_boxes)), reverse=True

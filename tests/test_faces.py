@@ -85,7 +85,7 @@ def test_photo_finder_finds_small_faces_one_pass_misses():
 
 
 def test_video_finder_follows_a_moving_face_and_drops_it_when_gone():
-    finder = VideoFaceFinder(scan_every=3)
+    finder = VideoFaceFinder(scan_every=3, detect_every=3)
     calls = []
     real = finder.detector._detect
     finder.detector._detect = lambda img: calls.append(img.shape) or real(img)
@@ -93,18 +93,55 @@ def test_video_finder_follows_a_moving_face_and_drops_it_when_gone():
         faces = finder.detect(scene([(100 + 8 * k, 120 + 3 * k, 150)]))
         assert len(faces) == 1, (k, faces)
         cx, cy = centre(faces[0].box)
-        assert abs(cx - (175 + 8 * k)) < 25 and abs(cy - (120 + 3 * k + 75)) < 40
+        assert abs(cx - (175 + 8 * k)) < 25 and abs(cy - (120 + 3 * k + 75)) < 40, "on the face, on every frame"
         assert faces[0].score > 0.6
-    # frame 0: the whole search (5 parts) + following; later: one window a frame, one part every 3rd frame
-    assert len(calls) == 5 + 9 + 3, len(calls)
+    # frame 0: the whole search (5 parts); then YuNet's window on frames 3, 6, 9 and one part each of
+    # those frames; on the frames between, the face is followed by its pixels without YuNet.
+    assert len(calls) == 5 + 3 + 3, len(calls)
     assert finder.detect(scene([])) == [], "a face that left is dropped at once, not extrapolated"
-    assert len(calls) == 5 + 9 + 3 + 1, "its window is still searched for a few frames"
+    assert len(calls) == 5 + 3 + 3 + 1, "its pixels match nothing there, so YuNet looks in its window"
+
+
+def test_video_finder_drops_a_face_covered_between_detections():
+    finder = VideoFaceFinder(scan_every=1000, detect_every=3)
+    assert len(finder.detect(scene([(200, 120, 150)]))) == 1
+    covered = scene([(200, 120, 150)])
+    covered[120:300, 200:350] = 90  # a hand over the face, on a frame with no YuNet search planned
+    assert finder.detect(covered) == []
+
+
+def test_video_finder_searches_everything_after_a_cut():
+    finder = VideoFaceFinder(scan_every=1000)  # no scan parts: only a cut can find the second face
+    assert len(finder.detect(scene([(60, 60, 150)], seed=1))) == 1
+    other = scene([(420, 250, 150)], seed=2)
+    other[:, :400] //= 3  # another room: a darker left side
+    after = finder.detect(other)
+    assert len(after) == 1 and abs(centre(after[0].box)[0] - 495) < 25
+
+
+def test_video_finder_helper_process_finds_the_same_faces_frame_for_frame():
+    """The scan parts run in a helper process for the webcam; the faces must not depend on it."""
+
+    def video():
+        for k in range(30):  # one face drifting, a small second one appearing at frame 5
+            yield scene([(100 + 4 * k, 100, 150)] + ([(420, 300, 70)] if k >= 5 else []))
+
+    here, helped = VideoFaceFinder(), VideoFaceFinder(background=True)
+    try:
+        expected = [here.detect(f) for f in video()]
+        got = [helped.detect(f) for f in video()]
+        assert helped._helper is not None, "the parts ran in a helper process"
+    finally:
+        helped.close()
+    assert got == expected
+    assert max(len(faces) for faces in got) == 2, "the face that appeared was found"
 
 
 def test_video_finder_keeps_a_known_face_whose_score_dips():
     """Hysteresis: a face found on the last frame is confirmed in its window from follow_score (0.4),
     below the detector's min_score (0.5) that a new face needs. Blurring Hopper's face makes YuNet's
-    score wander around 0.5; scan_every=1000: after the first frame only the face's window is searched."""
+    score wander around 0.5; scan_every=1000, detect_every=1: after the first frame only the face's window
+    is searched, on every frame."""
     clear = scene([(200, 120, 150)])
 
     def follow(finder, blurred, frames=5):
@@ -113,12 +150,12 @@ def test_video_finder_keeps_a_known_face_whose_score_dips():
 
     for sigma in np.arange(9, 13, 0.5):
         blurred = cv2.GaussianBlur(clear, (0, 0), sigma)
-        kept = follow(VideoFaceFinder(scan_every=1000), blurred)
+        kept = follow(VideoFaceFinder(scan_every=1000, detect_every=1), blurred)
         if all(len(faces) == 1 for faces in kept) and min(f[0].score for f in kept) < 0.5:
             break  # followed on every frame, on one of them only thanks to the lower threshold
     else:
         pytest.fail("no blur of the face is followed through frames scoring below min_score")
-    without = follow(VideoFaceFinder(scan_every=1000, follow_score=0.5), blurred)
+    without = follow(VideoFaceFinder(scan_every=1000, detect_every=1, follow_score=0.5), blurred)
     assert any(faces == [] for faces in without), "without hysteresis the same face is lost on some frame"
 
 
@@ -126,11 +163,12 @@ def test_video_finder_picks_up_a_face_that_appears_within_one_cycle():
     finder = VideoFaceFinder(scan_every=2)
     finder.detect(scene([]))
     found_at = None
-    for k in range(1, 12):
+    for k in range(1, 16):
         if finder.detect(scene([(380, 260, 60)])):
             found_at = k
             break
-    assert found_at is not None and found_at <= 10
+    # 5 parts, one every 2 frames, each looked at 2 frames after it started
+    assert found_at is not None and found_at <= 5 * 2 + 2
 
 
 def test_detectors_shared_across_threads_answer_as_alone():

@@ -249,6 +249,8 @@ def run(
             writer.release()  # writes the mp4's index (moov): the file is playable from here on
             os.replace(tmp_video, writer_path)
         source.capture.release()
+        if hasattr(detector, "close"):  # a video finder's helper process (runtime.video_faces)
+            detector.close()
     return frame_no
 
 

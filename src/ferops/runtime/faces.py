@@ -44,6 +44,13 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
+def covered(a: Box, b: Box) -> float:
+    """The share of box a's area that lies inside box b."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return iw * ih / max(a[2] * a[3], 1)
+
+
 def clip_box(box, width: int, height: int) -> Box:
     x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
     x1, y1 = min(width, int(round(box[0] + box[2]))), min(height, int(round(box[1] + box[3])))

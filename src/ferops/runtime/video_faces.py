@@ -1,38 +1,114 @@
 """Faces in consecutive video frames at live speed with a costly CNN detector.
 
 YuNet finds faces of about 100-300 px best: a whole 640x480 frame is searched at full resolution for
-faces from ~90 px, and in enlarged (2x) tiles for faces down to ~48 px; searching all of that on every
-frame would cost several Haar passes. Frames of a video change little, so each frame:
-- the faces found on the previous frame are searched again in a small window around where they were,
-  resized so the face is about `follow_face` px: a real detection on every frame at a fraction of the
-  cost, with hysteresis: there a detection counts from `follow_score` (0.4), while a new face
-  anywhere needs the detector's own 0.5 (benchmarks/face_detection.py, two synthetic videos: +2.4
-  and +3.2 points of recall for +0.013 and +0.023 false boxes a frame). Only faces detected on this
-  frame are reported (a face that left, turned away or was covered is dropped at once, never
-  extrapolated), so recall can be (and is, in benchmarks/face_detection.py) measured on every frame;
-  a face missed on a frame (blur, a turn) is still searched for where it was on the next
+faces from ~90 px, and in enlarged (1.6x) tiles for faces down to ~48 px; searching all of that on
+every frame would cost several Haar passes. Frames of a video change little, so:
+- every `detect_every`-th frame, the faces known from the frames before are searched again in a small
+  window around where they were, resized so the face is about `follow_face` px: a real detection at a
+  fraction of the cost, with hysteresis: there a detection counts from `follow_score` (0.4), while a
+  new face anywhere needs the detector's own 0.5;
+- on the frames between, a face found on the frame before is followed by matching its pixels (where
+  YuNet last found it) around where it was; a poor match (it turned, left, was covered) sends that
+  face to YuNet's window on that frame instead (a followed face keeps the confidence of its last
+  detection). So every face reported lies where the frame shows
+  it, never extrapolated, and recall is measured on every frame (benchmarks/face_detection.py);
+- a face missed on a frame (blur, a turn) is still searched for where it was on the next
   `keep_missed` frames before the scan has to find it again;
-- every `scan_every` frames, one part of the full search runs: the whole frame at full resolution,
-  then each enlarged tile in turn, so a face that appears is found within one cycle of parts
-  (5 parts x scan_every frames), and the first frame of a video gets the whole search at once.
+- every `scan_every` frames, one part of the full search starts on that frame: the whole frame at
+  full resolution, then each enlarged tile in turn. Its faces are looked for `scan_every` frames
+  later, in a window around where the part found them: a face that appears is found within one cycle
+  of parts plus `scan_every` frames (5 x scan_every + scan_every). The first frame of a video, and the
+  first after a cut, get the whole search at once.
 
-One finder per video stream: it keeps state between frames and is not for concurrent use.
+The parts cost more than all the windows together (here a whole 640x480 search takes ~35 ms, a
+256 px window ~6-9 ms), and yuface holds Python's GIL while it searches, so a thread cannot overlap
+them. With `background=True` (the webcam) a part runs in one helper process, on the other core,
+while this process follows faces and classifies the frames in between. Its result is picked up at a
+fixed frame, waiting for it if need be, so the faces found are the same, frame for frame, as with the
+part searched in this process (`background=False`): a recording gives the same log however loaded
+the machine is.
+
+The settings were chosen with benchmarks/face_detection.py (its recall video, seeds 0 and 1; --fps):
+tiles at 1.6x instead of 2x found more faces (0.938/0.886 against 0.919/0.878) for 0.6x the pixels;
+a part every 4 frames instead of 3 and YuNet on every 3rd frame instead of every frame kept recall
+(0.942/0.884) and took the webcam path from ~26 to ~70 FPS with one face.
+
+One finder per video stream: it keeps state between frames and is not for concurrent use; `close()`
+ends its helper process (`apps.live.run` does at the end of a stream).
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import NamedTuple
+
+import cv2
 import numpy as np
 
+from ferops.runtime.imaging import to_gray
 from ferops.runtime.faces import (
     DEFAULT_DETECTOR,
     Face,
     FaceDetector,
     YuNetDetector,
     clip_box,
+    covered,
     iou,
     live_detector,
     make_detector,
 )
+
+
+# A cut (an edited recording, another camera): the mean absolute difference of 64x48 grey thumbnails of
+# consecutive frames, 0-255. Measured on benchmarks/face_detection.py's clips: at most 1.0 between frames
+# of one scene, 20-107 across cuts. 16 leaves room for a camera's noise and people moving (no real
+# recording was measured); a false cut costs one whole search, a missed one a few frames of delay.
+CUT = 16
+
+
+def _thumbnail(frame: np.ndarray) -> np.ndarray:
+    return cv2.resize(to_gray(frame), (64, 48), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+class _Known(NamedTuple):
+    face: Face  # where it was last seen
+    missed: int  # on how many frames since
+    template: np.ndarray  # its grey pixels where YuNet last found it, TEMPLATE px square
+
+
+# Between detections a face is followed by normalised cross-correlation of its last detection's pixels
+# (TEMPLATE px square) within TRACK_MARGIN of its side around where it was; a match below TRACK_MIN
+# (a face that turned, left or was covered) is searched for with YuNet on that frame instead.
+TEMPLATE = 32
+TRACK_MARGIN = 0.25
+TRACK_MIN = 0.85
+
+
+def _template(gray: np.ndarray, box) -> np.ndarray:
+    x, y, w, h = box
+    return cv2.resize(gray[y : y + h, x : x + w], (TEMPLATE, TEMPLATE), interpolation=cv2.INTER_AREA)
+
+
+def _track(gray: np.ndarray, known: _Known) -> _Known | None:
+    """Where the known face is on this frame by its template, or None where the match is poor."""
+    height, width = gray.shape
+    x, y, w, h = known.face.box
+    margin = TRACK_MARGIN * max(w, h)
+    rx, ry, rw, rh = clip_box((x - margin, y - margin, w + 2 * margin, h + 2 * margin), width, height)
+    sx, sy = TEMPLATE / max(w, 1), TEMPLATE / max(h, 1)
+    size = (round(rw * sx), round(rh * sy))
+    if size[0] <= TEMPLATE or size[1] <= TEMPLATE:  # no room to move (a face cut by the frame's edge)
+        return None
+    patch = cv2.resize(gray[ry : ry + rh, rx : rx + rw], size, interpolation=cv2.INTER_AREA)
+    _, best, _, (bx, by) = cv2.minMaxLoc(cv2.matchTemplate(patch, known.template, cv2.TM_CCOEFF_NORMED))
+    if best < TRACK_MIN:
+        return None
+    box = clip_box((rx + bx / sx, ry + by / sy, w, h), width, height)
+    return _Known(Face(box, known.face.score), 0, known.template)
 
 
 class VideoFaceFinder:
@@ -41,17 +117,23 @@ class VideoFaceFinder:
     def __init__(
         self,
         detector: YuNetDetector | None = None,
-        scan_every: int = 3,
+        scan_every: int = 4,
         follow_face: int = 128,
         window: float = 2.0,
-        tile_zoom: float = 2.0,
+        tile_zoom: float = 1.6,
         keep_missed: int = 3,
         follow_score: float = 0.4,
+        detect_every: int = 3,
+        background: bool = False,
     ):
         self.detector = detector or YuNetDetector()
+        self.background = background
+        self._helper: ProcessPoolExecutor | None = None
+        self._scan: Future | None = None  # the part started scan_every frames ago
+        self._thumb: np.ndarray | None = None  # the last frame, tiny: a cut is looked for against it
         self.scan_every, self.follow_face, self.window, self.tile_zoom = scan_every, follow_face, window, tile_zoom
-        self.keep_missed, self.follow_score = keep_missed, follow_score
-        self.known: list[tuple[Face, int]] = []  # where faces were last seen, and how many frames ago
+        self.keep_missed, self.follow_score, self.detect_every = keep_missed, follow_score, detect_every
+        self.known: list[_Known] = []  # where faces were last seen
         self.frame_no = 0
 
     def parts(self, width: int, height: int) -> list[tuple[tuple[int, int, int, int], float]]:
@@ -71,27 +153,75 @@ class VideoFaceFinder:
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         height, width = frame.shape[:2]
-        parts = self.parts(width, height)
-        rows = []
-        if self.frame_no == 0:
-            searched = parts
+        gray = to_gray(frame)
+        thumb, last = _thumbnail(gray), self._thumb
+        self._thumb = thumb
+        rows, tracked = [], []
+        if self.frame_no == 0 or np.abs(thumb - last).mean() > CUT:
+            self.known, self._scan = [], None  # a new scene: what was known and being searched is gone
+            rows += [self._search(frame, region, zoom) for region, zoom in self.parts(width, height)]
         elif self.frame_no % self.scan_every == 0:
-            searched = [parts[(self.frame_no // self.scan_every) % len(parts)]]
-        else:
-            searched = []
-        for region, zoom in searched:
-            rows.append(self._search(frame, region, zoom))
-        for face, _ in self.known:
-            rows.append(self._follow(frame, face.box))
+            seeds = self._seeds()
+            parts = self.parts(width, height)
+            self._scan = self._start(frame, *parts[(self.frame_no // self.scan_every) % len(parts)])
+            for face in self.detector.faces(seeds, width, height):  # faces new to the follower
+                if all(iou(face.box, known.face.box) < 0.3 for known in self.known):
+                    rows.append(self._follow(frame, face.box))
+        between = self.frame_no % self.detect_every != 0
+        for known in self.known:
+            moved = _track(gray, known) if between and known.missed == 0 else None
+            if moved is not None:
+                tracked.append(moved)
+            else:
+                rows.append(self._follow(frame, known.face.box))
         self.frame_no += 1
-        found = _dedupe(self.detector.faces(np.concatenate(rows) if rows else np.zeros((0, 15)), width, height))
+        detected = self.detector.faces(np.concatenate(rows) if rows else np.zeros((0, 15)), width, height)
+        templates = {id(t.face): t.template for t in tracked}  # a tracked face keeps its detection's
+        found = _dedupe(detected + [t.face for t in tracked])
         missed = [
-            (face, n + 1)
-            for face, n in self.known
-            if n < self.keep_missed and all(iou(face.box, f.box) < 0.3 for f in found)
+            _Known(k.face, k.missed + 1, k.template)
+            for k in self.known
+            if k.missed < self.keep_missed and all(iou(k.face.box, f.box) < 0.3 for f in found)
         ]
-        self.known = [(f, 0) for f in found] + missed
+        fresh = [_Known(f, 0, templates[id(f)] if id(f) in templates else _template(gray, f.box)) for f in found]
+        self.known = fresh + missed
         return found
+
+    def close(self) -> None:
+        """Ends the helper process, if one runs; a later detect() starts another."""
+        if self._helper is not None:
+            self._helper.shutdown(cancel_futures=True)
+        self._helper = self._scan = None
+
+    def _seeds(self) -> np.ndarray:
+        """The rows of the part started scan_every frames ago (waiting for the helper if need be)."""
+        try:
+            return self._scan.result() if self._scan is not None else np.zeros((0, 15))
+        except BrokenProcessPool as e:
+            self._give_up_helper(e)
+            return np.zeros((0, 15))  # that part is searched again in its turn
+
+    def _give_up_helper(self, e: Exception) -> None:
+        # One line, then the same search in this process: slower, never fewer faces or a stopped session.
+        warnings.warn(f"face search helper process failed ({e}); searching in this process", stacklevel=3)
+        self.close()
+        self.background = False
+
+    def _start(self, frame: np.ndarray, region, zoom: float) -> Future:
+        x, y, w, h = region
+        if self.background:
+            try:
+                if self._helper is None:
+                    # spawn: the parent holds TensorFlow's threads, which a forked child must not inherit.
+                    self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                detector = (self.detector.min_score, self.detector.max_side)
+                crop = np.ascontiguousarray(frame[y : y + h, x : x + w])
+                return self._helper.submit(_search_part, detector, crop, (x, y), zoom)
+            except (BrokenProcessPool, OSError) as e:
+                self._give_up_helper(e)
+        done: Future = Future()
+        done.set_result(self._search(frame, region, zoom))
+        return done
 
     def _follow(self, frame: np.ndarray, box) -> np.ndarray:
         """Detections in a window around a known face, resized so the face is about follow_face px."""
@@ -103,12 +233,27 @@ class VideoFaceFinder:
 
     def _search(self, frame: np.ndarray, region, zoom: float, min_score: float | None = None) -> np.ndarray:
         x, y, w, h = region
-        if w < 16 or h < 16:
-            return np.zeros((0, 15))
-        rows = self.detector.raw(frame[y : y + h, x : x + w], zoom=zoom, min_score=min_score)
-        rows[:, [1, 5, 7, 9, 11, 13]] += x  # box x and every landmark's x
-        rows[:, [2, 6, 8, 10, 12, 14]] += y
-        return rows
+        return _in_frame(self.detector, frame[y : y + h, x : x + w], (x, y), zoom, min_score)
+
+
+def _in_frame(detector: YuNetDetector, crop: np.ndarray, origin, zoom: float, min_score: float | None = None):
+    """YuNet's rows for a crop of a frame, in the frame's pixels."""
+    if crop.shape[0] < 16 or crop.shape[1] < 16:
+        return np.zeros((0, 15))
+    rows = detector.raw(crop, zoom=zoom, min_score=min_score)
+    rows[:, [1, 5, 7, 9, 11, 13]] += origin[0]  # box x and every landmark's x
+    rows[:, [2, 6, 8, 10, 12, 14]] += origin[1]
+    return rows
+
+
+@functools.cache
+def _helper_detector(min_score: float, max_side: int) -> YuNetDetector:
+    return YuNetDetector(min_score, max_side)
+
+
+def _search_part(detector: tuple[float, int], crop: np.ndarray, origin, zoom: float) -> np.ndarray:
+    """In the helper process: one part of the full search (see VideoFaceFinder)."""
+    return _in_frame(_helper_detector(*detector), crop, origin, zoom)
 
 
 def _dedupe(faces: list[Face], overlap: float = 0.4, inside: float = 0.6) -> list[Face]:
@@ -119,16 +264,9 @@ def _dedupe(faces: list[Face], overlap: float = 0.4, inside: float = 0.6) -> lis
     """
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: -(f.score or 0)):
-        if all(iou(face.box, k.box) < overlap and _covered(face.box, k.box) < inside for k in kept):
+        if all(iou(face.box, k.box) < overlap and covered(face.box, k.box) < inside for k in kept):
             kept.append(face)
     return sorted(kept, key=lambda f: (f.box[1], f.box[0]))
-
-
-def _covered(a, b) -> float:
-    """The share of box a's area that lies inside box b."""
-    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return iw * ih / max(a[2] * a[3], 1)
 
 
 class PhotoFaceFinder:
@@ -154,7 +292,7 @@ def photo_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
 def video_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
     """The detector for one video stream by name: YuNet with the schedule above, or Haar's live settings."""
     if name == "yunet":
-        return VideoFaceFinder()
+        return VideoFaceFinder(background=True)
     if name == "haar":
         return live_detector()
     raise ValueError(f"unknown face detector {name!r}; choose yunet or haar")

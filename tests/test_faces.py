@@ -117,6 +117,8 @@ def test_video_finder_searches_everything_after_a_cut():
     other[:, :400] //= 3  # another room: a darker left side
     after = finder.detect(other)
     assert len(after) == 1 and abs(centre(after[0].box)[0] - 495) < 25
+    smaller = finder.detect(cv2.resize(other, (320, 240)))  # the stream changed size: same for the finder
+    assert len(smaller) == 1 and abs(centre(smaller[0].box)[0] - 495 / 2) < 15
 
 
 def test_video_finder_helper_process_finds_the_same_faces_frame_for_frame():

@@ -131,6 +131,7 @@ class VideoFaceFinder:
         self._helper: ProcessPoolExecutor | None = None
         self._scan: Future | None = None  # the part started scan_every frames ago
         self._thumb: np.ndarray | None = None  # the last frame, tiny: a cut is looked for against it
+        self._size: tuple[int, int] | None = None  # and its size: another size is another stream
         self.scan_every, self.follow_face, self.window, self.tile_zoom = scan_every, follow_face, window, tile_zoom
         self.keep_missed, self.follow_score, self.detect_every = keep_missed, follow_score, detect_every
         self.known: list[_Known] = []  # where faces were last seen
@@ -155,9 +156,10 @@ class VideoFaceFinder:
         height, width = frame.shape[:2]
         gray = to_gray(frame)
         thumb, last = _thumbnail(gray), self._thumb
-        self._thumb = thumb
+        self._thumb, resized = thumb, (height, width) != self._size
+        self._size = height, width
         rows, tracked = [], []
-        if self.frame_no == 0 or np.abs(thumb - last).mean() > CUT:
+        if self.frame_no == 0 or resized or np.abs(thumb - last).mean() > CUT:
             self.known, self._scan = [], None  # a new scene: what was known and being searched is gone
             rows += [self._search(frame, region, zoom) for region, zoom in self.parts(width, height)]
         elif self.frame_no % self.scan_every == 0:

@@ -1,6 +1,10 @@
 """Face detectors on a real photo that matplotlib ships (Grace Hopper), and on hostile frames."""
 
+import os
+import signal
 import threading
+import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -137,6 +141,34 @@ def test_video_finder_helper_process_finds_the_same_faces_frame_for_frame():
         helped.close()
     assert got == expected
     assert max(len(faces) for faces in got) == 2, "the face that appeared was found"
+
+
+def test_video_finder_goes_on_alike_when_its_helper_is_interrupted_or_dies():
+    """Ctrl-C reaches the helper too (the terminal's process group): ignored there. A helper that dies
+    mid-part (killed, out of memory): one warning, that part and the rest searched here, same faces."""
+    frames = [scene([(100 + 4 * k, 100, 150)] + ([(420, 300, 70)] if k >= 5 else [])) for k in range(30)]
+    here = VideoFaceFinder()
+    expected = [here.detect(f) for f in frames]
+    finder = VideoFaceFinder(background=True)
+    got = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for k, frame in enumerate(frames):
+                # parts under way in the helper: from frame 4, and from frame 16 the one that finds the
+                # small face (bottom right tile), seen on frame 20
+                if k in (5, 17):
+                    pids = list(finder._helper._processes)
+                    assert len(pids) == 1
+                    os.kill(pids[0], signal.SIGINT if k == 5 else signal.SIGKILL)
+                    time.sleep(0.3)
+                got.append(finder.detect(frame))
+    finally:
+        finder.close()
+    assert got == expected
+    assert len(got[19]) == 1 and len(got[20]) == 2, "the part the helper died in was searched here"
+    assert sum("helper process failed" in str(w.message) for w in caught) == 1
+    assert finder.background is False, "after the helper died, the parts ran in this process"
 
 
 def test_video_finder_keeps_a_known_face_whose_score_dips():

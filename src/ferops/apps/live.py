@@ -245,12 +245,14 @@ def run(
             if show is not None and not show(frame):
                 break
     finally:
-        if writer is not None:
-            writer.release()  # writes the mp4's index (moov): the file is playable from here on
-            os.replace(tmp_video, writer_path)
-        source.capture.release()
-        if hasattr(detector, "close"):  # a video finder's helper process (runtime.video_faces)
-            detector.close()
+        try:
+            if writer is not None:
+                writer.release()  # writes the mp4's index (moov): the file is playable from here on
+                os.replace(tmp_video, writer_path)
+            source.capture.release()
+        finally:
+            if hasattr(detector, "close"):  # a video finder's helper process (runtime.video_faces)
+                detector.close()
     return frame_no
 
 

@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import signal
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
 
 import cv2
@@ -129,7 +129,7 @@ class VideoFaceFinder:
         self.detector = detector or YuNetDetector()
         self.background = background
         self._helper: ProcessPoolExecutor | None = None
-        self._scan: Future | None = None  # the part started scan_every frames ago
+        self._scan: tuple[Future, tuple] | None = None  # the part started scan_every frames ago, and its input
         self._thumb: np.ndarray | None = None  # the last frame, tiny: a cut is looked for against it
         self._size: tuple[int, int] | None = None  # and its size: another size is another stream
         self.scan_every, self.follow_face, self.window, self.tile_zoom = scan_every, follow_face, window, tile_zoom
@@ -161,6 +161,8 @@ class VideoFaceFinder:
         rows, tracked = [], []
         if self.frame_no == 0 or resized or np.abs(thumb - last).mean() > CUT:
             self.known, self._scan = [], None  # a new scene: what was known and being searched is gone
+            if self.background and self._helper is None:
+                self._start_helper()  # starts while this process does the whole search
             rows += [self._search(frame, region, zoom) for region, zoom in self.parts(width, height)]
         elif self.frame_no % self.scan_every == 0:
             seeds = self._seeds()
@@ -197,33 +199,53 @@ class VideoFaceFinder:
 
     def _seeds(self) -> np.ndarray:
         """The rows of the part started scan_every frames ago (waiting for the helper if need be)."""
+        if self._scan is None:
+            return np.zeros((0, 15))
+        result, part = self._scan
         try:
-            return self._scan.result() if self._scan is not None else np.zeros((0, 15))
-        except BrokenProcessPool as e:
+            return result.result()
+        except Exception as e:  # noqa: BLE001 -- whatever broke the helper, the part is searched here
             self._give_up_helper(e)
-            return np.zeros((0, 15))  # that part is searched again in its turn
+            return _in_frame(self.detector, *part)
 
     def _give_up_helper(self, e: Exception) -> None:
         # One line, then the same search in this process: slower, never fewer faces or a stopped session.
-        warnings.warn(f"face search helper process failed ({e}); searching in this process", stacklevel=3)
+        warnings.warn(f"face search helper process failed ({e!r}); searching in this process", stacklevel=3)
         self.close()
         self.background = False
 
-    def _start(self, frame: np.ndarray, region, zoom: float) -> Future:
+    def _start(self, frame: np.ndarray, region, zoom: float) -> tuple[Future, tuple]:
         x, y, w, h = region
+        part = (np.ascontiguousarray(frame[y : y + h, x : x + w]), (x, y), zoom)
         if self.background:
             try:
-                if self._helper is None:
-                    # spawn: the parent holds TensorFlow's threads, which a forked child must not inherit.
-                    self._helper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                # The helper builds its own YuNetDetector with this one's min_score and max_side.
                 detector = (self.detector.min_score, self.detector.max_side)
-                crop = np.ascontiguousarray(frame[y : y + h, x : x + w])
-                return self._helper.submit(_search_part, detector, crop, (x, y), zoom)
-            except (BrokenProcessPool, OSError) as e:
+                return self._workers().submit(_search_part, detector, *part), part
+            except Exception as e:  # noqa: BLE001 -- no helper (no processes here, out of memory): search here
                 self._give_up_helper(e)
         done: Future = Future()
-        done.set_result(self._search(frame, region, zoom))
-        return done
+        done.set_result(_in_frame(self.detector, *part))
+        return done, part
+
+    def _start_helper(self) -> None:
+        try:
+            self._workers().submit(_helper_detector, self.detector.min_score, self.detector.max_side)
+        except Exception as e:  # noqa: BLE001 -- see _start
+            self._give_up_helper(e)
+
+    def _workers(self) -> ProcessPoolExecutor:
+        if self._helper is None:
+            # spawn: the parent holds TensorFlow's threads, which a forked child must not inherit. The
+            # helper ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the
+            # webcam's own handler stops the run cleanly, closing the helper after the last frame.
+            self._helper = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=signal.signal,
+                initargs=(signal.SIGINT, signal.SIG_IGN),
+            )
+        return self._helper
 
     def _follow(self, frame: np.ndarray, box) -> np.ndarray:
         """Detections in a window around a known face, resized so the face is about follow_face px."""

@@ -15,7 +15,9 @@ Targets: recall >= 0.95 with <= 0.05 false boxes a frame (judged on IoU > 0.3, a
 
 --framing: which crop of YuNet's detections the classifier scores best on (needs --model).
 --fps: end-to-end `ferops webcam --headless` FPS (decode, detect, classify, smooth, overlay, log)
-with YuNet and with Haar, one and three faces (targets >= 60 and >= 30 FPS).
+with YuNet and with Haar, one and three faces (targets >= 60 and >= 30 FPS). The recall table runs
+the video finder with its scan parts in this process; the webcam runs them in a helper process, which
+finds the same faces frame for frame (tests/test_faces.py), so recall is the webcam's.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ every frame would cost several Haar passes. Frames of a video change little, so:
 - on the frames between, a face found on the frame before is followed by matching its pixels (where
   YuNet last found it) around where it was; a poor match (it turned, left, was covered) sends that
   face to YuNet's window on that frame instead (a followed face keeps the confidence of its last
-  detection). So every face reported lies where the frame shows
-  it, never extrapolated, and recall is measured on every frame (benchmarks/face_detection.py);
+  detection). So every face reported lies where the frame shows it, never extrapolated, and
+  recall is measured on every frame (benchmarks/face_detection.py);
 - a face missed on a frame (blur, a turn) is still searched for where it was on the next
   `keep_missed` frames before the scan has to find it again;
 - every `scan_every` frames, one part of the full search starts on that frame: the whole frame at
@@ -216,7 +216,9 @@ class VideoFaceFinder:
 
     def _start(self, frame: np.ndarray, region, zoom: float) -> tuple[Future, tuple]:
         x, y, w, h = region
-        part = (np.ascontiguousarray(frame[y : y + h, x : x + w]), (x, y), zoom)
+        # A copy: kept until the part is picked up (and searched here if the helper fails), when the
+        # caller may have read the next frames into the same buffer.
+        part = (np.array(frame[y : y + h, x : x + w], order="C"), (x, y), zoom)
         if self.background:
             try:
                 # The helper builds its own YuNetDetector with this one's min_score and max_side.

@@ -1,4 +1,6 @@
 import base64
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -91,6 +93,38 @@ def test_jpeg_with_more_than_64kb_of_metadata_before_its_frame_header():
     fat = jpg[:2] + app1 + app1 + jpg[2:]  # two 40 KB metadata segments: the frame header is past 80 KB
     assert len(fat) > 80_000 and image_size(fat) == (40, 30)
     assert np.array_equal(decode_image(fat), cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR))
+
+
+@pytest.mark.parametrize("standalone", [b"\xff\x01", b"\xff\xd3"], ids=["TEM", "RST3"])
+def test_standalone_jpeg_markers_cannot_hide_the_real_frame_header(standalone):
+    # TEM and RSTn carry no length. Read as if they did, the next two bytes (an APP0 marker, 0xFFE0)
+    # would skip ~64 KB, into that segment's payload, where a fake 16x16 frame header sits: the real
+    # size (here 40x30, in an attack 20000x20000) would pass the pixel check and be decoded.
+    img = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    jpg = cv2.imencode(".jpg", img)[1].tobytes()
+    payload = bytearray(65531)
+    payload[65500:65511] = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10\x03\x01"
+    attack = jpg[:2] + standalone + b"\xff\xe0" + (65533).to_bytes(2, "big") + bytes(payload) + jpg[2:]
+    assert image_size(attack) == (40, 30)
+    with pytest.raises(InputError, match="40x30 pixels is over the 1000-pixel limit"):
+        decode_image(attack, max_pixels=1000)
+    assert decode_image(attack).shape == (30, 40, 3)  # libjpeg skips the marker too: a valid image
+
+
+def test_opencv_refuses_what_a_header_understates():
+    # The backstop behind the header check: OpenCV's own limit, set by importing ferops (a child
+    # process, so that cv2 is first imported after ferops, as in the server and the CLI).
+    code = (
+        "import numpy as np, ferops, cv2\n"
+        "from ferops.runtime.imaging import InputError, decode_image\n"
+        "png = cv2.imencode('.png', np.zeros((5100, 5000), np.uint8))[1].tobytes()\n"
+        "try:\n"
+        "    decode_image(png, max_pixels=10**9)\n"
+        "except InputError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "image data is corrupt or over OpenCV's pixel limit" in out.stdout, out.stderr
 
 
 def test_sixteen_bit_png_decodes_to_eight_bits():

@@ -90,6 +90,16 @@ def test_missing_unreadable_and_oversized_inputs_exit_1_and_keep_going(cli, tmp_
     assert "3 input(s) skipped or not written" in result.output
 
 
+def test_nothing_to_read_is_one_error_line(cli, tmp_path):
+    result = cli(tmp_path / "nope.png")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: no image to read: {tmp_path / 'nope.png'}: not found"]
+    (tmp_path / "empty").mkdir()
+    result = cli(tmp_path / "empty")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"error: no image to read: no image files in {tmp_path / 'empty'}"]
+
+
 def test_unknown_detector_is_one_error_line(cli, tmp_path):
     result = cli(photo(tmp_path / "a.png", 1), "--detector", "mtcnn")
     assert result.exit_code == 1 and result.output.strip().splitlines() == [

@@ -131,6 +131,8 @@ def bomb_png(width: int, height: int) -> str:
             "record 0: image is larger than",
         ),
         ({"dataframe_records": []}, "empty batch"),
+        ({"dataframe_records": [{"img": encode_png(np.zeros((48, 48), np.uint8))}]}, "no 'image' column (got img)"),
+        ({"dataframe_records": [{"image": 123}]}, "record 0: image must be base64 PNG or JPEG text, got int"),
         ({"inputs": [[1, 2, 3]]}, "expected shape (N, 48, 48)"),
         ({"inputs": []}, "empty batch"),
         ({"inputs": [[[float("nan")] * 48] * 48]}, "record 0 contains NaN"),

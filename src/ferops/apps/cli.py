@@ -132,6 +132,8 @@ def predict(
     from ferops.runtime.video_faces import photo_detector
 
     found, failures = photos.find_images(paths)
+    if not found:  # nothing to do: one line, before the model is loaded
+        fail("no image to read: " + ("; ".join(failures) or f"no image files in {', '.join(map(str, paths))}"))
     for message in failures:
         typer.echo(f"skipped: {message}", err=True)
     targets = {}

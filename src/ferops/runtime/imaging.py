@@ -16,7 +16,7 @@ import numpy as np
 from ferops.core.fer2013 import IMAGE_SIZE
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_IMAGE_PIXELS = 25_000_000  # about 5000x5000: a photo, not a decompression bomb
+MAX_IMAGE_PIXELS = 25_000_000  # about 5000x5000: a photo, not a decompression bomb (also OpenCV's, see ferops/__init__)
 
 
 class InputError(ValueError):
@@ -56,7 +56,10 @@ def pixel_batch(values, where: str = "input") -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as e:
-        raise InputError(f"{where}: pixel values must be numbers in 0..255 ({e})") from None
+        # The first line of numpy's reason, cut short: it can quote a whole base64 image sent by mistake.
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = reason if len(reason) <= 80 else reason[:77] + "..."
+        raise InputError(f"{where}: pixel values must be numbers in 0..255 ({reason})") from None
     if arr.ndim == 2 and arr.shape == (IMAGE_SIZE, IMAGE_SIZE):
         arr = arr[None]
     elif arr.ndim == 2 and arr.shape[1] == IMAGE_SIZE * IMAGE_SIZE:
@@ -99,6 +102,9 @@ def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # TEM and RSTn stand alone: no length follows
+            i += 2
             continue
         length = int.from_bytes(data[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
@@ -147,7 +153,10 @@ def decode_image(
     if size[0] * size[1] > max_pixels or 0 in size:
         raise InputError(f"{where}: image of {size[0]}x{size[1]} pixels is over the {max_pixels}-pixel limit")
     # IMREAD_ANYCOLOR without IMREAD_ANYDEPTH: grey stays 1 channel, colour is BGR, every depth becomes 8 bits.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+    except cv2.error:  # OpenCV's own checks, e.g. its pixel limit where a header understates the size
+        raise InputError(f"{where}: image data is corrupt or over OpenCV's pixel limit") from None
     if image is None:
         raise InputError(f"{where}: image data is corrupt")
     return image

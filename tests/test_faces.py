@@ -171,6 +171,45 @@ def test_video_finder_goes_on_alike_when_its_helper_is_interrupted_or_dies():
     assert finder.background is False, "after the helper died, the parts ran in this process"
 
 
+# The webcam's finder, its helper stopped (so it reads nothing) while a scan part is handed to it, then
+# killed: the pool's feeder thread used to block for good writing the part's pixels into the pipe, and
+# closing the finder then hung the process (CPython gh-94777, in Debian 12's Python 3.11.2, which `make install`
+# picks; fixed by 3.11.7). Run as a child process: a hang is a timeout.
+HELPER_DIES_MID_HANDOVER = """
+import os, signal, sys, time, warnings
+import numpy as np
+from ferops.runtime.video_faces import VideoFaceFinder
+
+warnings.simplefilter("ignore")
+frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+finder = VideoFaceFinder(background=True)
+finder.detect(frame)  # the whole search here; the helper starts
+time.sleep(3)
+(pid,) = list(finder._helper._processes)
+os.kill(pid, signal.SIGSTOP)
+for _ in range(4):
+    finder.detect(frame)  # frame 4 hands a tile (~340 KB of pixels) to the stopped helper
+os.kill(pid, signal.SIGKILL)
+for _ in range(4):
+    finder.detect(frame)  # frame 8 picks the part up: the helper is dead, searched here instead
+finder.close()
+print("closed", finder.background)
+"""
+
+
+def test_video_finder_closes_when_its_helper_dies_while_a_part_is_handed_over():
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", HELPER_DIES_MID_HANDOVER], capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the finder hung after its helper died while a scan part was being handed to it")
+    assert out.returncode == 0 and "closed False" in out.stdout, out.stderr[-2000:]
+
+
 def test_video_finder_keeps_a_known_face_whose_score_dips():
     """Hysteresis: a face found on the last frame is confirmed in its window from follow_score (0.4),
     below the detector's min_score (0.5) that a new face needs. Blurring Hopper's face makes YuNet's

@@ -44,6 +44,7 @@ import multiprocessing
 import signal
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import shared_memory
 from typing import NamedTuple
 
 import cv2
@@ -223,7 +224,15 @@ class VideoFaceFinder:
             try:
                 # The helper builds its own YuNetDetector with this one's min_score and max_side.
                 detector = (self.detector.min_score, self.detector.max_side)
-                return self._workers().submit(_search_part, detector, *part), part
+                # The pixels go through shared memory, only their name through the pool's pipe: a part
+                # (hundreds of KB) written into that pipe while the helper dies blocks the pool's feeder
+                # thread for good, and closing the pool then hangs (CPython gh-94777: Debian 12's Python 3.11.2 has it).
+                shared = shared_memory.SharedMemory(create=True, size=max(1, part[0].nbytes))
+                np.ndarray(part[0].shape, part[0].dtype, buffer=shared.buf)[...] = part[0]
+                pixels = (shared.name, part[0].shape, part[0].dtype.str)
+                future = self._workers().submit(_search_part, detector, pixels, *part[1:])
+                future.add_done_callback(lambda _, shared=shared: _free(shared))  # searched, failed or cancelled
+                return future, part
             except Exception as e:  # noqa: BLE001 -- no helper (no processes here, out of memory): search here
                 self._give_up_helper(e)
         done: Future = Future()
@@ -277,9 +286,23 @@ def _helper_detector(min_score: float, max_side: int) -> YuNetDetector:
     return YuNetDetector(min_score, max_side)
 
 
-def _search_part(detector: tuple[float, int], crop: np.ndarray, origin, zoom: float) -> np.ndarray:
-    """In the helper process: one part of the full search (see VideoFaceFinder)."""
+def _search_part(detector: tuple[float, int], pixels: tuple, origin, zoom: float) -> np.ndarray:
+    """In the helper process: one part of the full search (see VideoFaceFinder), its pixels in shared memory."""
+    name, shape, dtype = pixels
+    shared = shared_memory.SharedMemory(name=name)
+    try:
+        crop = np.ndarray(shape, dtype, buffer=shared.buf).copy()
+    finally:
+        shared.close()
     return _in_frame(_helper_detector(*detector), crop, origin, zoom)
+
+
+def _free(shared: shared_memory.SharedMemory) -> None:
+    shared.close()
+    try:
+        shared.unlink()
+    except FileNotFoundError:  # already gone
+        pass
 
 
 def _dedupe(faces: list[Face], overlap: float = 0.4, inside: float = 0.6) -> list[Face]:

@@ -13,10 +13,10 @@ import binascii
 import cv2
 import numpy as np
 
+from ferops import MAX_IMAGE_PIXELS
 from ferops.core.fer2013 import IMAGE_SIZE
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_IMAGE_PIXELS = 25_000_000  # about 5000x5000: a photo, not a decompression bomb (also OpenCV's, see ferops/__init__)
 
 
 class InputError(ValueError):

@@ -187,6 +187,23 @@ def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
         proc.wait(timeout=30)
 
 
+def test_ferops_serve_without_that_model_is_one_error_line(registered_model):
+    """Nothing promoted yet (or a mistyped version): one line naming what the store holds, not a traceback."""
+    uri, _, work = registered_model
+    out = subprocess.run(
+        [venv.executable("ferops"), "serve", "--model-uri", "models:/fer/99"],
+        cwd=work,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: model URI 'models:/fer/99' does not resolve"), out.stderr
+    assert "registered models in" in lines[0] and "fer (versions" in lines[0]
+
+
 def hopper_photos() -> list[np.ndarray]:
     """Four different photos made from the portrait matplotlib ships: one to three faces, placed differently."""
     import matplotlib

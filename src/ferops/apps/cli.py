@@ -331,10 +331,12 @@ def serve(
 ) -> None:
     """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
     from ferops.core import tracking, venv
+    from ferops.registry.loading import ModelNotFound, check_resolves
 
     try:
         uri = tracking.use_store(create=False)
-    except tracking.StoreError as e:
+        check_resolves(model_uri)  # one line here, not the server's traceback (e.g. nothing promoted yet)
+    except (tracking.StoreError, ModelNotFound) as e:
         fail(str(e))
     # The server spawns uvicorn by name: venv.env puts this interpreter's bin/ first on its PATH.
     env = venv.env(MLFLOW_TRACKING_URI=uri)

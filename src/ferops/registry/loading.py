@@ -51,12 +51,24 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ModelNotFound(f"model URI {model_uri!r} does not resolve ({first}); {registered_summary()}") from None
+        raise _does_not_resolve(model_uri, e) from None
     python_model = model.unwrap_python_model()
     if not hasattr(python_model, "classifier"):
         raise ModelNotFound(f"model at {model_uri!r} is not a ferops emotion model")
     return python_model.classifier
+
+
+def check_resolves(model_uri: str) -> None:
+    """ModelNotFound, naming what the store holds, where model_uri names no model; reads only its MLmodel file."""
+    try:
+        mlflow.models.get_model_info(model_uri)
+    except (MlflowException, OSError) as e:
+        raise _does_not_resolve(model_uri, e) from None
+
+
+def _does_not_resolve(model_uri: str, e: Exception) -> ModelNotFound:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+    return ModelNotFound(f"model URI {model_uri!r} does not resolve ({first}); {registered_summary()}")
 
 
 def _from_keras_file(path: Path) -> EmotionClassifier:

@@ -48,6 +48,7 @@ class FerModel(mlflow.pyfunc.PythonModel):
         # (a shared Haar cascade answered with other requests' faces under concurrent load).
         self._local = threading.local()
         _refuse_deep_json_as_bad_request()
+        _keep_the_heap_bounded()
 
     def detector(self, name: str) -> FaceDetector:
         cache = self._local.__dict__.setdefault("detectors", {})
@@ -112,21 +113,37 @@ def _row(record: int, face, probs: np.ndarray) -> dict:
     return {"record": record, **face_record(face, probs)}
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
 @functools.cache
-def _malloc_trim():
+def _glibc():
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to call
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:  # not glibc (macOS, musl): nothing to tune
         return None
 
 
+def _keep_the_heap_bounded() -> None:
+    """A server's heap should stay at what its requests use. glibc raises its mmap threshold to the largest
+    block freed so far (up to 32 MB), after which a request's decoded photos come from the heap and stay
+    there, spread over as many arenas as threads have touched (8 a core). Large blocks always mmapped
+    (returned on free) and two arenas: see serve/README.md for what each change measured. Applies to the
+    whole process that loads the model; arenas made before are kept."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
 def _give_back_freed_memory() -> None:
-    """glibc keeps what a large request freed (decoded photos, its JSON) for reuse, and the server stays at
-    its largest request's size; malloc_trim returns the free pages. 1,000 mixed requests at concurrency 4:
-    the server grew 1.63x over its size after the first request without this, 1.31x with it (measured)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    """malloc_trim returns the heap's free pages after each request (what its JSON and DataFrames freed)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _refuse_deep_json_as_bad_request() -> None:

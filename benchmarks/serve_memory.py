@@ -14,7 +14,6 @@ nested brackets (4), random bytes (4). Every answer's status is checked too (200
 
 import argparse
 import base64
-import http.client
 import json
 import random
 import sys
@@ -31,13 +30,6 @@ from common import REPO
 from serve_latency import register_temp_model
 
 sys.path.insert(0, str(REPO / "tests"))
-
-
-def server_rss(port: int) -> int:
-    import psutil
-
-    procs = [p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or [])]
-    return sum(p.memory_info().rss for p in procs)
 
 
 def huge_png(side: int = 30000) -> bytes:
@@ -58,21 +50,19 @@ def bodies() -> dict[str, tuple[int, int, object]]:
     """kind -> (weight, expected status, a function of a Random that makes one request body)."""
     import cv2
 
-    from test_serving import hopper_photos
+    from ferops.runtime.imaging import encode_png
+    from test_serving import hopper_photos, records
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
-    def png(img) -> bytes:
-        return cv2.imencode(".png", img)[1].tobytes()
-
     photos = [b64(cv2.imencode(".jpg", p)[1].tobytes()) for p in hopper_photos()]
-    crop = b64(png(np.full((48, 48), 100, np.uint8)))
-    deep16 = b64(png(hopper_photos()[1].astype(np.uint16) * 257))
+    crop = encode_png(np.full((48, 48), 100, np.uint8))
+    deep16 = encode_png(hopper_photos()[1].astype(np.uint16) * 257)
     huge = b64(huge_png())
 
     def request(images, detect=False) -> bytes:
-        body = {"dataframe_records": [{"image": i} for i in images]}
+        body = records(*images)
         return json.dumps({**body, "params": {"detect_faces": True}} if detect else body).encode()
 
     return {
@@ -89,17 +79,6 @@ def bodies() -> dict[str, tuple[int, int, object]]:
     }
 
 
-def post(port: int, body: bytes) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    try:
-        conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-uri", default=None)
@@ -108,6 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from conftest import clean_env, mlflow_process
+    from test_serving import post, server_rss
     from ferops.core.tracking import tracking_uri
     from ferops.registry.names import PRODUCTION_URI
 
@@ -119,21 +99,20 @@ def main() -> None:
         model_uri = args.model_uri or PRODUCTION_URI
         serve = ("models", "serve", "-m", model_uri, "--env-manager", "local")
         with mlflow_process(*serve, health="/ping", env=clean_env(MLFLOW_TRACKING_URI=uri)) as url:
-            port = int(url.rsplit(":", 1)[1])
-            assert post(port, kinds["photo"][2](random.Random(0))) == 200
-            first = server_rss(port)
+            assert post(url, kinds["photo"][2](random.Random(0)))[0] == 200
+            first = server_rss(url)
 
             def one(i: int) -> tuple[str, int]:
                 kind = plan[i]
-                return kind, post(port, kinds[kind][2](random.Random(i)))
+                return kind, post(url, kinds[kind][2](random.Random(i)))[0]
 
             start, peak, answers = time.perf_counter(), first, []
             with ThreadPoolExecutor(args.concurrency) as pool:
                 for i, answer in enumerate(pool.map(one, range(args.requests))):
                     answers.append(answer)
                     if i % 50 == 0:
-                        peak = max(peak, server_rss(port))
-            after = server_rss(port)
+                        peak = max(peak, server_rss(url))
+            after = server_rss(url)
     wrong = Counter((kind, status) for kind, status in answers if status != kinds[kind][1])
     print(
         f"model: {model_uri}; {args.requests} requests at concurrency {args.concurrency} in "

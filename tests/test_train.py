@@ -52,7 +52,7 @@ def test_run_name_says_what_differs():
     assert train.run_name(CFG | {"class_weights": False, "learning_rate": 0.002}) == "fer_cnn-e3-b8-lr0.002"
 
 
-def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
+def test_interrupted_training_resumes_from_its_last_epoch(tmp_path, monkeypatch):
     calls = []
 
     def crash_after_second(epoch, logs):
@@ -60,15 +60,29 @@ def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
         if epoch == 1:
             raise KeyboardInterrupt("power cut")
 
+    # The attempt at epoch 1 that the power cut discards scored a perfect 1.0: its model is saved before the
+    # cut, and the redo (not bit-identical: parallel augmentation) scores lower. It must not stay the best.
+    keep_if_best = train._KeepBest._keep_if_best
+
+    def lucky(self, epoch, score):
+        keep_if_best(self, epoch, 1.0 if epoch == 1 else score)
+
+    monkeypatch.setattr(train._KeepBest, "_keep_if_best", lucky)
     with pytest.raises(KeyboardInterrupt):
         train.fit(tiny_arrays(), CFG, tmp_path, on_epoch=crash_after_second, verbose=0)
+    monkeypatch.undo()
     resumed = []
     model, history = train.fit(tiny_arrays(), CFG, tmp_path, on_epoch=lambda e, logs: resumed.append(e), verbose=0)
     # Killed while finishing epoch 1: epoch 0 is kept, epoch 1 is redone, nothing is trained twice beyond that.
     assert calls == [0, 1] and resumed == [1, 2]
     assert [int(r["epoch"]) for r in history] == [0, 1, 2]
     best = json.loads((tmp_path / "best.json").read_text())
-    assert best["val_accuracy"] == max(r["val_accuracy"] for r in history)
+    assert best["val_accuracy"] == max(r["val_accuracy"] for r in history) < 1.0
+    saved = keras.models.load_model(tmp_path / "best.keras")
+    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
+    acc = float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
+    assert acc == pytest.approx(history[best["epoch"]]["val_accuracy"]), "best.keras is the epoch best.json names"
+    assert not (tmp_path / "candidate.json").exists()
     assert model.output_shape == (None, 7)
 
 

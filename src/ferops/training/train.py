@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 from collections.abc import Callable
@@ -109,7 +110,12 @@ def _val_scores(model: keras.Model, val: tuple[np.ndarray, np.ndarray]) -> tuple
 
 
 class _KeepBest(keras.callbacks.Callback):
-    """Saves the best-on-validation model; its score survives a restart (unlike ModelCheckpoint's).
+    """Saves the best-on-validation model of finished epochs; its score survives a restart (unlike ModelCheckpoint's).
+
+    An epoch's model is first written as a candidate and becomes best.keras only once the epoch is
+    done (the backup callback, last in the list, has saved it). A run killed in between redoes the
+    epoch; the discarded attempt's model and score must not outlive it as the best of a history that
+    has no row for them.
 
     With a weight average, the averaged weights are the candidate: they are scored on validation
     (the logs' val_accuracy, which early stopping reads, becomes theirs; the raw weights' score is
@@ -119,10 +125,18 @@ class _KeepBest(keras.callbacks.Callback):
     def __init__(self, folder: Path, hook: EpochHook | None, average=None, val=None):
         super().__init__()
         self.model_path, self.state_path, self.hook = folder / "best.keras", folder / "best.json", hook
+        self.candidate_path, self.candidate_state = folder / "candidate.keras", folder / "candidate.json"
         self.average, self.val, self.average_path = average, val, folder / "average.npz"
-        self.best = json.loads(self.state_path.read_text())["val_accuracy"] if self.state_path.exists() else -1.0
+        self.best = -1.0
         if average is not None and self.average_path.exists():
             average.load(self.average_path)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Every epoch before this one is done: at a resume, this is the first epoch the backup did not keep.
+        self._settle(finished_before=epoch)
+
+    def on_train_end(self, logs=None):
+        self._settle(finished_before=float("inf"))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self.average is not None:
@@ -143,10 +157,26 @@ class _KeepBest(keras.callbacks.Callback):
 
     def _keep_if_best(self, epoch: int, score: float) -> None:
         if score > self.best:
-            self.best = score
-            with atomic_path(self.model_path) as tmp:  # a kill mid-save leaves the previous best intact
+            with atomic_path(self.candidate_path) as tmp:
                 self.model.save(tmp)
-            write_json(self.state_path, {"val_accuracy": self.best, "epoch": epoch})
+            write_json(self.candidate_state, {"val_accuracy": score, "epoch": epoch})  # last: marks it complete
+
+    def _settle(self, finished_before: float) -> None:
+        """Promote a candidate of a finished epoch to best, drop one of an epoch that will be redone.
+
+        Each step is one rename, in an order that a kill between any two can resume from.
+        """
+        if self.candidate_state.exists():
+            state = json.loads(self.candidate_state.read_text())
+            if state["epoch"] < finished_before:
+                if self.candidate_path.exists():  # absent: a kill came after this rename, before the next
+                    os.replace(self.candidate_path, self.model_path)
+                os.replace(self.candidate_state, self.state_path)
+            else:
+                self.candidate_state.unlink()
+        self.candidate_path.unlink(missing_ok=True)  # without its state file: an attempt cut short
+        if self.state_path.exists():
+            self.best = json.loads(self.state_path.read_text())["val_accuracy"]
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -69,7 +69,8 @@ def test_a_failed_write_is_reported_with_exit_1(cli, tmp_path):
     (tmp_path / "ann" / "a.png").mkdir(parents=True)  # a folder where the copy should go
     result = cli(tmp_path / "in", "--whole-image", "--json", "--annotate", tmp_path / "ann")
     assert result.exit_code == 1
-    assert "not written" in result.output and "a.png" in result.output
+    (error,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert "a.png" in error and error.endswith("(not written)")
     assert (tmp_path / "ann" / "b.png").is_file(), "the other copy is still written"
     assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) == 2
 
@@ -88,6 +89,8 @@ def test_missing_unreadable_and_oversized_inputs_exit_1_and_keep_going(cli, tmp_
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [line["file"] for line in lines] == [str(good)]
     assert "3 input(s) skipped or not written" in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3 and all(line.endswith("(skipped)") for line in errors), "one error: line per bad input"
 
 
 def test_nothing_to_read_is_one_error_line(cli, tmp_path):

@@ -254,7 +254,7 @@ def test_predict_command(tmp_path, cli_env, registered_model):
     assert np.allclose([face["probs"][e] for e in EMOTIONS], expected, atol=1e-3)
     assert face["label"] == EMOTIONS[int(expected.argmax())]
     assert face["confidence"] == pytest.approx(expected.max(), abs=1e-3)
-    assert "skipped:" in result.output and "broken.jpg" in result.output
+    assert "error: " in result.output and "broken.jpg" in result.output and "(skipped)" in result.output
     assert face["det_conf"] is None, "no detector ran"
     annotated = cv2.imread(str(tmp_path / "ann" / "a.png"))
     assert annotated.shape == image.shape and not np.array_equal(annotated, image), "the box and label are drawn"

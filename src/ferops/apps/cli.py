@@ -135,7 +135,7 @@ def predict(
     if not found:  # nothing to do: one line, before the model is loaded
         fail("no image to read: " + ("; ".join(failures) or f"no image files in {', '.join(map(str, paths))}"))
     for message in failures:
-        typer.echo(f"skipped: {message}", err=True)
+        typer.echo(f"error: {message} (skipped)", err=True)
     targets = {}
     if annotate is not None:
         try:
@@ -150,7 +150,7 @@ def predict(
         try:
             image = photos.read_image(image_path)
         except InputError as e:
-            typer.echo(f"skipped: {e}", err=True)
+            typer.echo(f"error: {e} (skipped)", err=True)
             failures.append(str(e))
             continue
         faces, probs = analyse(image, finder, classifier)
@@ -167,7 +167,7 @@ def predict(
             try:
                 photos.write_image(targets[image_path], draw(image, records), annotate)
             except photos.AnnotateError as e:
-                typer.echo(f"not written: {e}", err=True)
+                typer.echo(f"error: {e} (not written)", err=True)
                 failures.append(str(e))
     if failures:
         typer.echo(f"predict: {len(failures)} input(s) skipped or not written", err=True)

@@ -28,6 +28,13 @@ def tiny_arrays(n=32):
     return {"x_train": x, "y_train": y.astype(np.uint8), "x_val": x[:14], "y_val": y[:14].astype(np.uint8)}
 
 
+def saved_val_accuracy(path):
+    """Validation accuracy of a saved model on tiny_arrays' validation split."""
+    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
+    saved = keras.models.load_model(path)
+    return float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
+
+
 @pytest.mark.parametrize("name", sorted(architectures.ARCHITECTURES))
 def test_every_registered_architecture_builds_and_predicts(name):
     """Registering an architecture is enough to have it tested: raw 0..255 pixels in, 7 probabilities out."""
@@ -78,9 +85,7 @@ def test_interrupted_training_resumes_from_its_last_epoch(tmp_path, monkeypatch)
     assert [int(r["epoch"]) for r in history] == [0, 1, 2]
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["val_accuracy"] == max(r["val_accuracy"] for r in history) < 1.0
-    saved = keras.models.load_model(tmp_path / "best.keras")
-    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
-    acc = float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
+    acc = saved_val_accuracy(tmp_path / "best.keras")
     assert acc == pytest.approx(history[best["epoch"]]["val_accuracy"]), "best.keras is the epoch best.json names"
     assert not (tmp_path / "candidate.json").exists()
     assert model.output_shape == (None, 7)
@@ -123,9 +128,7 @@ def test_weight_average_is_the_selected_model_and_its_raw_twin_is_logged(tmp_pat
     # The saved best is the averaged network: its validation score is the logged average's, not the raw one's.
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["val_accuracy"] == max(r["val_accuracy"] for r in history)
-    saved = keras.models.load_model(tmp_path / "best.keras")
-    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
-    acc = float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
+    acc = saved_val_accuracy(tmp_path / "best.keras")
     assert acc == pytest.approx(history[best["epoch"]]["val_accuracy"])
 
 

@@ -17,8 +17,13 @@ app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = 1) -> None:
+def error(message: str) -> None:
+    """The one-line form of every problem a command reports, whether it stops there or goes on."""
     typer.echo(f"error: {message}", err=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    error(message)
     raise typer.Exit(code)
 
 
@@ -135,7 +140,7 @@ def predict(
     if not found:  # nothing to do: one line, before the model is loaded
         fail("no image to read: " + ("; ".join(failures) or f"no image files in {', '.join(map(str, paths))}"))
     for message in failures:
-        typer.echo(f"error: {message} (skipped)", err=True)
+        error(f"{message} (skipped)")
     targets = {}
     if annotate is not None:
         try:
@@ -150,7 +155,7 @@ def predict(
         try:
             image = photos.read_image(image_path)
         except InputError as e:
-            typer.echo(f"error: {e} (skipped)", err=True)
+            error(f"{e} (skipped)")
             failures.append(str(e))
             continue
         faces, probs = analyse(image, finder, classifier)
@@ -167,7 +172,7 @@ def predict(
             try:
                 photos.write_image(targets[image_path], draw(image, records), annotate)
             except photos.AnnotateError as e:
-                typer.echo(f"error: {e} (not written)", err=True)
+                error(f"{e} (not written)")
                 failures.append(str(e))
     if failures:
         typer.echo(f"predict: {len(failures)} input(s) skipped or not written", err=True)
@@ -272,7 +277,7 @@ def batch(
     except scale_batch.BatchError as e:
         fail(str(e))
     for f in result.failed:
-        typer.echo(f"error: {f.video}: {f.reason}", err=True)
+        error(f"{f.video}: {f.reason}")
     if result.failed:  # the others are written; errors.parquet lists these
         raise typer.Exit(1)
 

@@ -127,7 +127,7 @@ class _KeepBest(keras.callbacks.Callback):
         self.model_path, self.state_path, self.hook = folder / "best.keras", folder / "best.json", hook
         self.candidate_path, self.candidate_state = folder / "candidate.keras", folder / "candidate.json"
         self.average, self.val, self.average_path = average, val, folder / "average.npz"
-        self.best = -1.0
+        self.best = json.loads(self.state_path.read_text())["val_accuracy"] if self.state_path.exists() else -1.0
         if average is not None and self.average_path.exists():
             average.load(self.average_path)
 
@@ -172,11 +172,10 @@ class _KeepBest(keras.callbacks.Callback):
                 if self.candidate_path.exists():  # absent: a kill came after this rename, before the next
                     os.replace(self.candidate_path, self.model_path)
                 os.replace(self.candidate_state, self.state_path)
+                self.best = state["val_accuracy"]
             else:
                 self.candidate_state.unlink()
         self.candidate_path.unlink(missing_ok=True)  # without its state file: an attempt cut short
-        if self.state_path.exists():
-            self.best = json.loads(self.state_path.read_text())["val_accuracy"]
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -31,18 +31,18 @@ def main() -> None:
     import keras
 
     from ferops.data.ingest import ingest
+    from ferops.data.split import split_arrays
     from ferops.runtime.calibration import apply_temperature, fit_temperature
     from ferops.training.evaluate import predict_probs, score
 
-    table, _ = ingest(REAL_CSV)
-    splits = {usage: (table.pixels[table.usage == usage], table.labels[table.usage == usage])
-              for usage in ("PublicTest", "PrivateTest")}
+    arrays = split_arrays(ingest(REAL_CSV)[0])  # the pipeline's own split: val = PublicTest, test = PrivateTest
+    y_val, y_test = arrays["y_val"], arrays["y_test"]
     probs = {}
     for i, path in enumerate(args.models):
         model = keras.models.load_model(path, compile=False)
-        probs[i] = {usage: predict_probs(model, x, tta_flip=True) for usage, (x, _) in splits.items()}
+        probs[i] = {usage: predict_probs(model, arrays[f"x_{split}"], tta_flip=True)
+                    for usage, split in (("PublicTest", "val"), ("PrivateTest", "test"))}
         print(f"model {i}: {path}")
-    (_, y_val), (_, y_test) = splits["PublicTest"], splits["PrivateTest"]
     print(f"{'models':12} {'PublicTest':>10} {'PrivateTest':>11} {'macro-F1':>8} {'ECE':>6} {'T':>6}")
     for k in range(1, len(probs) + 1):
         for combo in itertools.combinations(probs, k):

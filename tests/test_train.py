@@ -30,7 +30,8 @@ def tiny_arrays(n=32):
 
 def saved_val_accuracy(path):
     """Validation accuracy of a saved model on tiny_arrays' validation split."""
-    x, y = tiny_arrays()["x_val"], tiny_arrays()["y_val"]
+    arrays = tiny_arrays()
+    x, y = arrays["x_val"], arrays["y_val"]
     saved = keras.models.load_model(path)
     return float((np.asarray(saved(x[..., None].astype(np.float32))).argmax(axis=1) == y).mean())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferops.apps.smoothing import FaceTracker
+from ferops.apps.tracker import SMOOTH_ALPHA, PersonTracker
 from ferops.core.fer2013 import EMOTIONS
 from ferops.scale import tables
 from ferops.scale.videos import Video, expand, frame_ranges
@@ -38,7 +38,7 @@ def probs(k: int) -> np.ndarray:
 
 def test_tracking_pass_over_ranges_scored_out_of_order_with_every():
     """every=3 over frames 0..9 cut at 4: frames 0, 3, 6 (no face) and 9 are scored; the face keeps
-    id 0 across the cut and the faceless frame, and is smoothed exactly as FaceTracker does in order."""
+    id 0 across the cut and the faceless frame, and is smoothed exactly as PersonTracker does in order."""
     video = Video("/v.mp4", "f" * 64, 10.0, 10)
     box = (100, 100, 80, 80)
     seq = {0: probs(3), 3: probs(3), 9: probs(4)}
@@ -64,9 +64,10 @@ def test_tracking_pass_over_ranges_scored_out_of_order_with_every():
     assert [r["frame"] for r in rows] == [0, 3, 9] and [r["t"] for r in rows] == pytest.approx([0.0, 0.3, 0.9])
     assert [r["track"] for r in rows] == [0, 0, 0]
     assert [r["detector_confidence"] for r in rows] == [None, pytest.approx(0.9), None]
-    reference = FaceTracker(alpha=tables.SMOOTH_ALPHA)
+    reference = PersonTracker(alpha=SMOOTH_ALPHA)
     for frame, row in zip([0, 3, 6, 9], [rows[0], rows[1], None, rows[2]]):
-        tracks = reference.update([box] if frame in seq else [], np.stack([seq[frame]]) if frame in seq else None)
+        found = [box] if frame in seq else []
+        tracks = reference.update(found, np.stack([seq[frame]]) if frame in seq else None, frame / video.fps)
         if row is not None:
             assert [row[f"p_{e}"] for e in EMOTIONS] == pytest.approx(tracks[0].probs, abs=1e-6)
             assert row["label"] == EMOTIONS[int(np.argmax(tracks[0].probs))]

@@ -29,7 +29,7 @@ from ferops.runtime.classifier import EmotionClassifier, describe
 from ferops.runtime.faces import FaceDetector
 from ferops.runtime.pipeline import analyse, face_record
 from ferops.apps.overlay import draw
-from ferops.apps.smoothing import FaceTracker
+from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
 
 
 class SourceError(RuntimeError):
@@ -172,6 +172,7 @@ def write_record(log: TextIO | io.RawIOBase, record: dict) -> None:
 class Options:
     max_frames: int | None = None
     smooth: bool = True
+    memory_s: float = MEMORY_S  # how long a lost person keeps her id (apps.tracker)
     retries: int = 3
     retry_wait_s: float = 0.5
     # Set from another thread or a signal handler: the run stops after the current frame and
@@ -180,11 +181,12 @@ class Options:
 
 
 def face_records(
-    frame: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier, tracker: FaceTracker | None
+    frame: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier, tracker: PersonTracker | None,
+    t: float = 0.0,
 ) -> list[dict]:
     faces, probs = analyse(frame, detector, classifier)
     if tracker is not None:
-        tracks = tracker.update([f.box for f in faces], probs)
+        tracks = tracker.update([f.box for f in faces], probs, t)
         return [
             {"id": t.id, **face_record(f, t.probs), "raw_label": describe(p)["label"]}
             for t, f, p in zip(tracks, faces, probs)
@@ -209,7 +211,7 @@ def run(
     the run, the log holds complete JSON lines for every frame processed. The annotated video is
     written to a temporary file beside `writer_path` and renamed there once finished (playable).
     """
-    tracker = FaceTracker(alpha=0.4) if options.smooth else FaceTracker(alpha=1.0)
+    tracker = PersonTracker(alpha=SMOOTH_ALPHA if options.smooth else 1.0, memory_s=options.memory_s)
     writer = None
     tmp_video = writer_path.with_name(f".{writer_path.stem}.partial{writer_path.suffix}") if writer_path else None
     start = time.monotonic()
@@ -222,11 +224,12 @@ def run(
                     _check_complete(source, frame_no)
                     break
                 frame = _recover(source, options, frame_no)
-            faces = face_records(frame, detector, classifier, tracker)
             now = time.monotonic()
+            t = round(_recording_time(source, frame_no) if source.finite else now - start, 4)
+            faces = face_records(frame, detector, classifier, tracker, t)
             record = {
                 "frame": frame_no,
-                "t": round(_recording_time(source, frame_no) if source.finite else now - start, 4),
+                "t": t,
                 "wall": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "faces": faces,
             }

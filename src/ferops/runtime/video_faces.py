@@ -338,10 +338,11 @@ def photo_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
     return make_detector(name)
 
 
-def video_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
-    """The detector for one video stream by name: YuNet with the schedule above, or Haar's live settings."""
+def video_detector(name: str = DEFAULT_DETECTOR, background: bool = True) -> FaceDetector:
+    """The detector for one video stream by name: YuNet with the schedule above, or Haar's live settings.
+    background=False searches the scan parts in this process (the same faces, frame for frame)."""
     if name == "yunet":
-        return VideoFaceFinder(background=True)
+        return VideoFaceFinder(background=background)
     if name == "haar":
         return live_detector()
     raise ValueError(f"unknown face detector {name!r}; choose yunet or haar")

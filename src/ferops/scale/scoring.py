@@ -1,5 +1,9 @@
 """The workers' side of `ferops batch`: decode one frame range of a video and score every face in it.
 
+Faces are found with the video finder `ferops webcam` uses (`runtime.video_faces.video_detector`),
+one new finder per range: its first frame gets the whole search, as the webcam's first frame does,
+and the frames after it are followed the same way, so batch and the webcam see the same faces.
+
 No tracking happens here: identities and smoothing need the frames in order, so they are a cheap
 sequential pass over each whole video afterwards (`tables.track`). That keeps the expensive part,
 decode + detect + classify, free to run on any worker in any order, and track ids come out exactly
@@ -12,8 +16,9 @@ import cv2
 import numpy as np
 
 from ferops.core.fer2013 import EMOTIONS
-from ferops.runtime.faces import DEFAULT_DETECTOR, Box, live_detector, make_detector
+from ferops.runtime.faces import DEFAULT_DETECTOR, Box
 from ferops.runtime.pipeline import analyse
+from ferops.runtime.video_faces import video_detector
 
 # Columns of one scored range, as the actors hand them back (arrays travel as raw bytes).
 RANGE_COLUMNS = ("sha256", "start", "frames_read", "error", "frame", "box", "probs", "detector_confidence")
@@ -75,12 +80,6 @@ def score_range(path: str, start: int, stop: int | None, every: int, detector, c
     }
 
 
-def frame_detector(name: str):
-    """Batch searches every frame on its own (ranges run on any worker in any order), so it takes the
-    stateless detectors: YuNet's one pass (the REST endpoint's) or the webcam's Haar settings."""
-    return live_detector() if name == "haar" else make_detector(name)
-
-
 class RangeScorer:
     """A Ray Data actor: loads the model and the detector once, then scores range after range.
 
@@ -105,15 +104,18 @@ class RangeScorer:
             pass
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the driver's store, wherever this worker runs
         self.classifier = load_classifier(model_uri)
-        self.detector = frame_detector(detector)
+        video_detector(detector)  # an unknown name fails here, before any range is scored
+        self.detector = detector
         self.every = every
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out: dict[str, list] = {k: [] for k in RANGE_COLUMNS}
         for path, sha, start, stop in zip(batch["path"], batch["sha256"], batch["start"], batch["stop"]):
             try:
+                # A finder keeps state between frames: a new one for each range, searched in this process.
+                finder = video_detector(self.detector, background=False)
                 r = score_range(
-                    str(path), int(start), None if stop < 0 else int(stop), self.every, self.detector, self.classifier
+                    str(path), int(start), None if stop < 0 else int(stop), self.every, finder, self.classifier
                 )
                 error = ""
             except Exception as e:  # one bad range fails its video, never the whole run

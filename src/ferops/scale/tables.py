@@ -1,6 +1,6 @@
 """Scored frame ranges of one video -> its rows of frames.parquet, sessions.parquet and videos.parquet.
 
-Tracking runs here, sequentially over the whole video, with the same FaceTracker and settings as
+Tracking runs here, sequentially over the whole video, with the same PersonTracker and settings as
 `ferops webcam`: a face keeps its id across the ranges the workers scored separately, and the
 smoothed probabilities equal the webcam's. It costs microseconds a face; decoding and the model
 are what the workers parallelise.
@@ -14,13 +14,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferops.apps.smoothing import FaceTracker
+from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
 from ferops.apps.summary import UNCERTAIN, observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS
 from ferops.core.io import atomic_path
 from ferops.scale.videos import Failure, Video
 
-SMOOTH_ALPHA = 0.4  # what `ferops webcam` smooths with (live.run); --no-smooth is alpha 1.0 there and here
 
 FRAMES_SCHEMA = pa.schema(
     [
@@ -78,10 +77,12 @@ VIDEOS_SCHEMA = pa.schema(
 ERRORS_SCHEMA = pa.schema([("video", pa.string()), ("video_sha256", pa.string()), ("reason", pa.string())])
 
 
-def track(video: Video, ranges: list[dict], every: int, smooth: bool = True) -> tuple[pa.Table, int]:
+def track(
+    video: Video, ranges: list[dict], every: int, smooth: bool = True, memory_s: float = MEMORY_S
+) -> tuple[pa.Table, int]:
     """Decoded range results (any order) -> (frames table, frames decoded). Every scored frame goes
     through the tracker, faceless ones included, exactly as the webcam loop feeds it."""
-    tracker = FaceTracker(alpha=SMOOTH_ALPHA if smooth else 1.0)
+    tracker = PersonTracker(alpha=SMOOTH_ALPHA if smooth else 1.0, memory_s=memory_s)
     cols: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
     decoded = 0
     for r in sorted(ranges, key=lambda r: r["start"]):
@@ -92,7 +93,8 @@ def track(video: Video, ranges: list[dict], every: int, smooth: bool = True) -> 
             lo, hi = bounds[k], bounds[k + 1]
             boxes = [tuple(int(v) for v in b) for b in r["box"][lo:hi]]
             raw = r["probs"][lo:hi]
-            for t_, box, p, s in zip(tracker.update(boxes, raw), boxes, raw, r["detector_confidence"][lo:hi]):
+            tracks = tracker.update(boxes, raw, frame_no / video.fps)
+            for t_, box, p, s in zip(tracks, boxes, raw, r["detector_confidence"][lo:hi]):
                 best, raw_best = int(np.argmax(t_.probs)), int(np.argmax(p))
                 cols["video"].append(video.path)
                 cols["video_sha256"].append(video.sha256)

@@ -1,0 +1,45 @@
+"""Where benchmarks keep their numbers: benchmarks/results/<name>_<machine>.txt, with the commit and date.
+
+The machine is named by its CPU model and core count (numbers from one machine are not another's)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common import REPO
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1]
+                break
+    except OSError:
+        pass
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+    return f"{slug}-{os.cpu_count()}cpu"
+
+
+def write_results(name: str, lines: list[str]) -> Path:
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}_{machine()}.txt"
+    head = f"# benchmarks/{name}.py on {machine()}, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(head + "\n".join(lines) + "\n")
+    tmp.replace(path)
+    print(f"written: {path.relative_to(REPO)}")
+    return path

@@ -1,0 +1,105 @@
+"""Who is who across the frames of a recording: one id per person for as long as she is there.
+
+Each frame's faces are matched to the people seen before in two passes:
+1. by overlap (IoU >= `min_iou`) with where each person was last seen: a face that moved a little;
+2. the faces left over, by distance to where a person who is not on this frame was last seen (centres
+   within `reach` of the larger box's side): a face that reappears where a lost person was, after a
+   detection gap, a head turn, or someone walking past. Sizes are not compared: YuNet's box for one
+   face can halve or double between frames (a partial box, a turn), and seated people do not swap
+   places within seconds.
+The closest pairs are taken first and no id goes to two faces of one frame, so two people never share
+an id. A person unseen for more than `memory_s` seconds of the recording is forgotten: one who comes
+back later gets a new id, which naming in the review joins again (`ferops.apps.people`).
+
+Each person's probabilities are smoothed with an exponential moving average (`alpha` is the newest
+frame's weight; 1.0 turns smoothing off, ids are still kept). After a gap of more than `RESTART_S`
+the average restarts from the new face: what she showed before a long gap says little about now.
+
+`ferops webcam`, the session app and `ferops batch` all follow people with this class and these
+defaults, so the same recording gives the same ids wherever it is processed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ferops.runtime.faces import Box, iou
+
+SMOOTH_ALPHA = 0.4  # the newest frame's weight in each person's moving average (--no-smooth: 1.0)
+# How long a lost person is remembered: people seated in a session stay where they are, and a face
+# turned away, hidden by someone passing or missed by the detector comes back within seconds.
+MEMORY_S = 10.0
+RESTART_S = 1.0  # a gap longer than this restarts a person's moving average
+
+
+@dataclass
+class Track:
+    id: int
+    box: Box
+    probs: np.ndarray
+    last_t: float  # when the person was last seen, in seconds of the recording
+
+
+def _centre_distance(a: Box, b: Box) -> float:
+    """Distance between the boxes' centres, in sides of the larger box."""
+    dx = (a[0] + a[2] / 2) - (b[0] + b[2] / 2)
+    dy = (a[1] + a[3] / 2) - (b[1] + b[3] / 2)
+    return float(np.hypot(dx, dy)) / max(a[2], a[3], b[2], b[3], 1)
+
+
+@dataclass
+class PersonTracker:
+    alpha: float = SMOOTH_ALPHA
+    memory_s: float = MEMORY_S
+    min_iou: float = 0.3
+    reach: float = 1.0
+    tracks: list[Track] = field(default_factory=list)
+    _next_id: int = 0
+
+    def update(self, boxes: list[Box], probs: np.ndarray, t: float) -> list[Track]:
+        """This frame's faces (at `t` seconds of the recording) -> one track per box, in the order of
+        `boxes`, with its smoothed probabilities."""
+        self.tracks = [k for k in self.tracks if t - k.last_t <= self.memory_s]
+        by_overlap = [
+            (-iou(b, k.box), i, j)
+            for i, b in enumerate(boxes)
+            for j, k in enumerate(self.tracks)
+            if iou(b, k.box) >= self.min_iou
+        ]
+        assigned: dict[int, int] = {}  # box -> track
+        self._take(sorted(by_overlap), assigned)
+        seen_now = set(assigned.values())
+        by_distance = [
+            (_centre_distance(b, k.box), i, j)
+            for i, b in enumerate(boxes)
+            if i not in assigned
+            for j, k in enumerate(self.tracks)
+            if j not in seen_now
+            and _centre_distance(b, k.box) <= self.reach
+        ]
+        self._take(sorted(by_distance), assigned)
+        out = []
+        for i, box in enumerate(boxes):
+            p = np.asarray(probs[i], dtype=np.float64)
+            if i in assigned:
+                track = self.tracks[assigned[i]]
+                fresh = t - track.last_t > RESTART_S
+                track.probs = p if fresh else self.alpha * p + (1 - self.alpha) * track.probs
+                track.box, track.last_t = box, t
+            else:
+                track = Track(self._next_id, box, p, t)
+                self._next_id += 1
+                self.tracks.append(track)
+            out.append(track)
+        return out
+
+    @staticmethod
+    def _take(pairs: list[tuple[float, int, int]], assigned: dict[int, int]) -> None:
+        """Best pairs first; each box and each track at most once."""
+        taken = set(assigned.values())
+        for _, i, j in pairs:
+            if i not in assigned and j not in taken:
+                assigned[i] = j
+                taken.add(j)

@@ -187,6 +187,49 @@ def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
         proc.wait(timeout=30)
 
 
+def test_sigterm_to_ferops_serve_stops_the_server(registered_model):
+    """`kill <pid of ferops serve>` (what a service manager or a script does) frees the port: no mlflow or
+    uvicorn process is left behind answering on it."""
+    import socket
+    import time
+
+    from conftest import free_port, wait_http
+
+    uri, _, work = registered_model
+    port = free_port()
+    proc = subprocess.Popen(
+        [venv.executable("ferops"), "serve", "--port", str(port)],
+        cwd=work,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: what is left of it can be found and cleaned up
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
+        proc.send_signal(signal.SIGTERM)  # to ferops serve alone, not its group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.killpg(proc.pid, 0)
+                left = True
+            except ProcessLookupError:
+                left = False
+            with socket.socket() as s:
+                answering = s.connect_ex(("127.0.0.1", port)) == 0
+            if not (left or answering) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert not answering, f"port {port} still answers 10 s after SIGTERM to ferops serve"
+        assert not left, "processes of ferops serve still run 10 s after its SIGTERM"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_ferops_serve_without_that_model_is_one_error_line(registered_model):
     """Nothing promoted yet (or a mistyped version): one line naming what the store holds, not a traceback."""
     uri, _, work = registered_model

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -364,6 +366,13 @@ def serve(
         str(timeout),
     ]
     typer.echo(" ".join(cmd), err=True)
+    if os.name == "posix":
+        # `ferops serve` becomes the mlflow CLI (same process id), so SIGTERM or SIGHUP for it reaches mlflow,
+        # whose uvicorn child gets SIGTERM when it dies (mlflow starts it with PR_SET_PDEATHSIG). As a parent
+        # waiting on mlflow, ferops died alone and left the server answering on the port.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 

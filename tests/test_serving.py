@@ -313,6 +313,64 @@ def test_deeply_nested_json_is_a_4xx_and_the_server_keeps_serving(server):
     assert status == 200 and len(body["predictions"]) == 1
 
 
+def post_stream(url: str, chunks, headers: dict | None = None) -> tuple[int, dict]:
+    """POST /invocations with a body sent in chunks (chunked transfer: no Content-Length unless given)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+    try:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        conn.request("POST", "/invocations", body=chunks, headers=sent, encode_chunked="Content-Length" not in sent)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_body_over_the_limit_is_413_before_it_is_read_or_parsed(server):
+    """By its Content-Length (the rest never has to be sent) or as it streams in: 413 naming the limit, not
+    the 400 of parsing it whole; eight at once, and eight large ones under the limit, and it keeps serving."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from ferops.runtime.pyfunc_model import MAX_REQUEST_BYTES
+
+    url, _ = server
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    conn.putrequest("POST", "/invocations")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(10 * MAX_REQUEST_BYTES))
+    conn.endheaders(b'{"inputs": [')  # a client that would send 640 MiB: refused before it has to
+    r = conn.getresponse()
+    status, body = r.status, json.loads(r.read())
+    conn.close()
+    assert status == 413, (status, body)
+    assert body["message"].startswith(f"request body of {10 * MAX_REQUEST_BYTES} bytes is over the ")
+    assert f"{MAX_REQUEST_BYTES}-byte limit" in body["message"]
+
+    mib = b"x" * 2**20  # not JSON at all: parsed, it would be a 400
+
+    def streamed_over(_):
+        return post_stream(url, (mib for _ in range(MAX_REQUEST_BYTES // 2**20 + 2)))
+
+    def large_under(_):  # parsed: one image of 32 MiB is over the per-image limit
+        return post(url, records("A" * (MAX_REQUEST_BYTES // 2)))
+
+    with ThreadPoolExecutor(8) as pool:
+        over = list(pool.map(streamed_over, range(8)))
+        under = list(pool.map(large_under, range(8)))
+    assert [status for status, _ in over] == [413] * 8, over
+    assert all(f"request body is over the {MAX_REQUEST_BYTES}-byte limit" in b["message"] for _, b in over)
+    assert [status for status, _ in under] == [400] * 8, [b.get("message", "")[:200] for _, b in under]
+    assert all("record 0: image is larger than" in b["message"] for _, b in under)
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
+
+
 def test_fat_jpeg_metadata_and_16_bit_png_are_accepted(server):
     url, clf = server
     img = np.random.default_rng(5).integers(0, 256, (60, 60, 3), dtype=np.uint8)

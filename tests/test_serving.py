@@ -371,6 +371,27 @@ def test_body_over_the_limit_is_413_before_it_is_read_or_parsed(server):
     assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
 
 
+@pytest.mark.parametrize("content_type", [None, ""])
+def test_request_without_content_type_is_415(server, content_type):
+    """curl --data-binary without -H, or a client that forgets the header: 415 naming it (it was a 500)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url, _ = server
+    crop = json.dumps(records(encode_png(np.full((48, 48), 128, np.uint8)))).encode()
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    conn.request("POST", "/invocations", body=crop, headers={} if content_type is None else {"Content-Type": ""})
+    r = conn.getresponse()
+    status, raw = r.status, r.read()
+    conn.close()
+    assert status == 415, (status, raw[:200])
+    body = json.loads(raw)
+    assert body["message"] == "request has no Content-Type header: send Content-Type: application/json"
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
+
+
 def test_fat_jpeg_metadata_and_16_bit_png_are_accepted(server):
     url, clf = server
     img = np.random.default_rng(5).integers(0, 256, (60, 60, 3), dtype=np.uint8)

@@ -180,7 +180,8 @@ def _limit_request_bodies() -> None:
     """The scoring server's /invocations reads a request's whole body and then parses it, however large. Its
     endpoint is built with the decorator wrapped here, looked up when the server's app is made (after this
     model has loaded), so the endpoint first reads the body within MAX_REQUEST_BYTES: a larger one, by
-    its Content-Length or as it streams in, is answered 413 naming the limit, before it is parsed."""
+    its Content-Length or as it streams in, is answered 413 naming the limit, before it is parsed; and
+    a request without a Content-Type is answered 415."""
     try:
         from mlflow.pyfunc import scoring_server
     except ImportError:  # not serving (the scoring server's dependencies are optional)
@@ -204,15 +205,19 @@ def _limit_request_bodies() -> None:
 
 
 async def _read_body_within_limit(request):
-    """None once the body is read (cached where Starlette's request.body() finds it), else the 413 response."""
+    """None once the body is read (cached where Starlette's request.body() finds it), else the 413 response;
+    415 first for a request without a Content-Type (the scoring server answered it with a 500)."""
+    if not request.headers.get("content-type", "").strip():
+        return _refusal(415, "request has no Content-Type header: send Content-Type: application/json")
     declared = request.headers.get("content-length", "")
+    over = f"over the {MAX_REQUEST_BYTES}-byte limit: send fewer records a request"
     if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        return _refusal(413, f"request body of {int(declared)} bytes is over the {MAX_REQUEST_BYTES}-byte limit")
+        return _refusal(413, f"request body of {int(declared)} bytes is {over}")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_REQUEST_BYTES:
-            return _refusal(413, f"request body is over the {MAX_REQUEST_BYTES}-byte limit")
+            return _refusal(413, f"request body is {over}")
         chunks.append(chunk)
     request._body = b"".join(chunks)
     return None
@@ -221,7 +226,7 @@ async def _read_body_within_limit(request):
 def _refusal(status: int, message: str):
     from fastapi.responses import Response
 
-    body = {"error_code": "BAD_REQUEST", "message": f"{message}: send fewer records a request"}
+    body = {"error_code": "BAD_REQUEST", "message": message}
     return Response(content=json.dumps(body), status_code=status, media_type="application/json")
 
 

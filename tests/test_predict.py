@@ -108,3 +108,36 @@ def test_unknown_detector_is_one_error_line(cli, tmp_path):
     assert result.exit_code == 1 and result.output.strip().splitlines() == [
         "error: unknown face detector 'mtcnn'; choose one of yunet, haar"
     ]
+
+
+def test_48_megapixel_phone_photo_is_read_and_boxes_are_in_its_own_pixels(cli, tmp_path):
+    """An 8000x6000 JPEG (a phone's 48 MP mode) is decoded at half size, and its faces' boxes are
+    given in the photo's own pixels; a JPEG header claiming a decompression bomb is still refused."""
+    from pathlib import Path
+
+    import matplotlib
+
+    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    face = cv2.resize(hopper[40:330, 120:400], (1680, 1740), interpolation=cv2.INTER_CUBIC)
+    big = np.full((6000, 8000, 3), 170, np.uint8)
+    big[2000:3740, 3000:4680] = face
+    assert cv2.imwrite(str(tmp_path / "phone.jpg"), big)
+    del big
+    result = cli(tmp_path / "phone.jpg", "--whole-image", "--json", "--annotate", tmp_path / "ann")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["faces"][0]["box"] == [0, 0, 8000, 6000]
+    assert cv2.imread(str(tmp_path / "ann" / "phone.jpg")).shape == (3000, 4000, 3), "the copy is the half-size read"
+    result = cli(tmp_path / "phone.jpg", "--json")
+    assert result.exit_code == 0, result.output
+    (found,) = json.loads(result.stdout)["faces"]
+    x, y, w, h = found["box"]
+    assert abs(x + w / 2 - 3840) < 300 and abs(y + h / 2 - 2870) < 400 and 600 < w < 1800, found["box"]
+
+    from ferops.apps.photos import MAX_PHOTO_PIXELS
+
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 65000, 65000, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    (tmp_path / "bomb.jpg").write_bytes(b"\xff\xd8" + sof + b"\x00" * 100)
+    result = cli(tmp_path / "bomb.jpg", "--whole-image")
+    assert result.exit_code == 1
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert f"65000x65000 pixels is over the {MAX_PHOTO_PIXELS}-pixel limit" in line, line

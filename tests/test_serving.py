@@ -187,6 +187,49 @@ def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
         proc.wait(timeout=30)
 
 
+def test_sigterm_to_ferops_serve_stops_the_server(registered_model):
+    """`kill <pid of ferops serve>` (what a service manager or a script does) frees the port: no mlflow or
+    uvicorn process is left behind answering on it."""
+    import socket
+    import time
+
+    from conftest import free_port, wait_http
+
+    uri, _, work = registered_model
+    port = free_port()
+    proc = subprocess.Popen(
+        [venv.executable("ferops"), "serve", "--port", str(port)],
+        cwd=work,
+        env=clean_env(MLFLOW_TRACKING_URI=uri),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: what is left of it can be found and cleaned up
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", proc, timeout=180)
+        proc.send_signal(signal.SIGTERM)  # to ferops serve alone, not its group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.killpg(proc.pid, 0)
+                left = True
+            except ProcessLookupError:
+                left = False
+            with socket.socket() as s:
+                answering = s.connect_ex(("127.0.0.1", port)) == 0
+            if not (left or answering) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert not answering, f"port {port} still answers 10 s after SIGTERM to ferops serve"
+        assert not left, "processes of ferops serve still run 10 s after its SIGTERM"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_ferops_serve_without_that_model_is_one_error_line(registered_model):
     """Nothing promoted yet (or a mistyped version): one line naming what the store holds, not a traceback."""
     uri, _, work = registered_model
@@ -268,6 +311,85 @@ def test_deeply_nested_json_is_a_4xx_and_the_server_keeps_serving(server):
     assert 400 <= status < 500, status
     status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
     assert status == 200 and len(body["predictions"]) == 1
+
+
+def post_stream(url: str, chunks, headers: dict | None = None) -> tuple[int, dict]:
+    """POST /invocations with a body sent in chunks (chunked transfer: no Content-Length unless given)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
+    try:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        conn.request("POST", "/invocations", body=chunks, headers=sent, encode_chunked="Content-Length" not in sent)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_body_over_the_limit_is_413_before_it_is_read_or_parsed(server):
+    """By its Content-Length (the rest never has to be sent) or as it streams in: 413 naming the limit, not
+    the 400 of parsing it whole; eight at once, and eight large ones under the limit, and it keeps serving."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from ferops.runtime.pyfunc_model import MAX_REQUEST_BYTES
+
+    url, _ = server
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    conn.putrequest("POST", "/invocations")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(10 * MAX_REQUEST_BYTES))
+    conn.endheaders(b'{"inputs": [')  # a client that would send 640 MiB: refused before it has to
+    r = conn.getresponse()
+    status, body = r.status, json.loads(r.read())
+    conn.close()
+    assert status == 413, (status, body)
+    assert body["message"].startswith(f"request body of {10 * MAX_REQUEST_BYTES} bytes is over the ")
+    assert f"{MAX_REQUEST_BYTES}-byte limit" in body["message"]
+
+    mib = b"x" * 2**20  # not JSON at all: parsed, it would be a 400
+
+    def streamed_over(_):
+        return post_stream(url, (mib for _ in range(MAX_REQUEST_BYTES // 2**20 + 2)))
+
+    def large_under(_):  # parsed: one image of 32 MiB is over the per-image limit
+        return post(url, records("A" * (MAX_REQUEST_BYTES // 2)))
+
+    with ThreadPoolExecutor(8) as pool:
+        over = list(pool.map(streamed_over, range(8)))
+        under = list(pool.map(large_under, range(8)))
+    assert [status for status, _ in over] == [413] * 8, over
+    assert all(f"request body is over the {MAX_REQUEST_BYTES}-byte limit" in b["message"] for _, b in over)
+    assert [status for status, _ in under] == [400] * 8, [b.get("message", "")[:200] for _, b in under]
+    assert all("record 0: image is larger than" in b["message"] for _, b in under)
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
+
+
+@pytest.mark.parametrize("content_type", [None, ""])
+def test_request_without_content_type_is_415(server, content_type):
+    """curl --data-binary without -H, or a client that forgets the header: 415 naming it (it was a 500)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url, _ = server
+    crop = json.dumps(records(encode_png(np.full((48, 48), 128, np.uint8)))).encode()
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+    conn.request("POST", "/invocations", body=crop, headers={} if content_type is None else {"Content-Type": ""})
+    r = conn.getresponse()
+    status, raw = r.status, r.read()
+    conn.close()
+    assert status == 415, (status, raw[:200])
+    body = json.loads(raw)
+    assert body["message"] == "request has no Content-Type header: send Content-Type: application/json"
+    status, body = post(url, records(encode_png(np.full((48, 48), 128, np.uint8))))
+    assert status == 200 and len(body["predictions"]) == 1, "server keeps answering good requests"
 
 
 def test_fat_jpeg_metadata_and_16_bit_png_are_accepted(server):

@@ -147,6 +147,16 @@ def test_one_camera_two_sessions_and_a_stream_that_drops(tmp_path, classifier, m
         assert len((root / meta["id"] / "session.jsonl").read_text().splitlines()) == 4
 
 
+@pytest.mark.parametrize("source", ["99999999999999999999", "2147483648", "9" * 5000])
+def test_camera_index_out_of_range_is_a_400(tmp_path, source):
+    """A camera index OpenCV cannot take (over a C int) is the user's typo: 400 naming it, not a 500."""
+    with app_server(tmp_path / "sessions", BrightnessClassifier()) as (base, app):
+        status, err = http("POST", f"{base}/api/sessions", {"source": source})
+        assert status == 400, (status, err)
+        assert err["detail"].startswith(f"camera index {source[:20]}") and "out of range" in err["detail"]
+        assert "0 to 2147483647" in err["detail"] and not app.state.runners
+
+
 def test_sessions_folder_not_writable(tmp_path, classifier):
     root = tmp_path / "sessions"
     video = webm_video(tmp_path / "v.webm", 5)

@@ -157,6 +157,13 @@ def test_error_camera_cannot_open(cli_env):
     one_line_error(cli_env.invoke(app, ["webcam", "--source", "57", "--headless"]), "cannot open camera 57")
 
 
+def test_error_camera_index_out_of_range(cli_env):
+    one_line_error(
+        cli_env.invoke(app, ["webcam", "--source", "99999999999999999999", "--headless"]),
+        "camera index 99999999999999999999 is out of range: cameras are numbered 0 to 2147483647",
+    )
+
+
 def test_error_file_missing(cli_env, tmp_path):
     one_line_error(
         cli_env.invoke(app, ["webcam", "--source", str(tmp_path / "nope.mp4"), "--headless"]), "video file not found"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -153,13 +155,14 @@ def predict(
         typer.echo(f"{'file':40} {'face':>4} {'box':>20} {'label':>9} {'conf':>5}")
     for image_path in found:
         try:
-            image = photos.read_image(image_path)
+            image, scale = photos.read_image(image_path)
         except InputError as e:
             error(f"{e} (skipped)")
             failures.append(str(e))
             continue
         faces, probs = analyse(image, finder, classifier)
-        records = [face_record(f, p) for f, p in zip(faces, probs)]
+        found = [face_record(f, p) for f, p in zip(faces, probs)]  # in the pixels read (a large JPEG: reduced)
+        records = [photos.full_size(r, scale) for r in found]
         if as_json:
             typer.echo(json.dumps({"file": str(image_path.path), "faces": records}))
         else:
@@ -170,7 +173,7 @@ def predict(
                 typer.echo(f"{name:40} {k:>4} {str(f['box']):>20} {f['label']:>9} {f['confidence']:>5.2f}")
         if image_path in targets:
             try:
-                photos.write_image(targets[image_path], draw(image, records), annotate)
+                photos.write_image(targets[image_path], draw(image, found), annotate)
             except photos.AnnotateError as e:
                 error(f"{e} (not written)")
                 failures.append(str(e))
@@ -363,6 +366,13 @@ def serve(
         str(timeout),
     ]
     typer.echo(" ".join(cmd), err=True)
+    if os.name == "posix":
+        # `ferops serve` becomes the mlflow CLI (same process id), so SIGTERM or SIGHUP for it reaches mlflow,
+        # whose uvicorn child gets SIGTERM when it dies (mlflow starts it with PR_SET_PDEATHSIG). As a parent
+        # waiting on mlflow, ferops died alone and left the server answering on the port.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(cmd[0], cmd, env)
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 

@@ -55,9 +55,21 @@ class Source:
         return self.capture.isOpened()
 
 
+# OpenCV takes a camera index as a C int; a larger one is a typo, not a camera.
+MAX_CAMERA_INDEX = 2**31 - 1
+
+
+def is_camera(spec: str) -> bool:
+    """A source given as a camera index: digits only."""
+    return spec.isdecimal()
+
+
 def open_source(spec: str) -> Source:
     """A camera index, a stream URL (rtsp://, http://...) or a video file."""
-    if spec.isdigit():
+    if is_camera(spec):
+        if len(spec) > len(str(MAX_CAMERA_INDEX)) or int(spec) > MAX_CAMERA_INDEX:
+            shown = spec if len(spec) <= 24 else f"{spec[:20]}... ({len(spec)} digits)"
+            raise SourceError(f"camera index {shown} is out of range: cameras are numbered 0 to {MAX_CAMERA_INDEX}")
         cap = cv2.VideoCapture(int(spec))
         if not cap.isOpened():
             raise SourceError(f"cannot open camera {spec} (is it connected and not in use?)")
@@ -109,7 +121,7 @@ def looks_like_text(path: Path, probe: int = 4096) -> bool:
 def check_outputs(spec: str, *outputs: Path | None) -> None:
     """Refuses an output path that is the source recording (or another output): it would be overwritten."""
     paths = [Path(o) for o in outputs if o is not None]
-    source = Path(spec) if not spec.isdigit() and "://" not in spec else None
+    source = Path(spec) if not is_camera(spec) and "://" not in spec else None
     for k, out in enumerate(paths):
         if source is not None and _same_file(out, source):
             raise OutputError(f"{out} is the source recording {spec}: refusing to overwrite it, choose another path")

@@ -14,10 +14,14 @@ import cv2
 import numpy as np
 
 from ferops.core.io import atomic_path
-from ferops.runtime.imaging import MAX_IMAGE_PIXELS, InputError, decode_image
+from ferops.runtime.imaging import MAX_IMAGE_PIXELS, InputError, decode_image, image_size
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 MAX_FILE_BYTES = 200 * 1024 * 1024  # a large camera photo or scan; the pixel limit is the real bound
+# JPEG photos over MAX_IMAGE_PIXELS, up to this (200 MP: the largest phone cameras), are decoded at 1/2 or
+# 1/4 size by libjpeg itself, never at full size: what is in memory stays within MAX_IMAGE_PIXELS.
+MAX_PHOTO_PIXELS = 200_000_000
+REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
 
 
 class AnnotateError(RuntimeError):
@@ -47,8 +51,10 @@ def _is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
 
 
-def read_image(image: ImagePath) -> np.ndarray:
-    """The image's pixels (BGR or grey, uint8), refused like a REST record if too large or unreadable."""
+def read_image(image: ImagePath) -> tuple[np.ndarray, int]:
+    """The image's pixels (BGR or grey, uint8) and how many original pixels one of them spans per side:
+    1, or 2 or 4 for a JPEG photo over MAX_IMAGE_PIXELS read reduced. Refused like a REST record if too
+    large or unreadable."""
     where = str(image.path)
     try:
         size = image.path.stat().st_size
@@ -58,9 +64,33 @@ def read_image(image: ImagePath) -> np.ndarray:
     except OSError as e:
         raise InputError(f"{where}: cannot read ({e.strerror or e})") from None
     try:
-        return decode_image(data, where=where, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
+        header = image_size(data)
+        if data[:2] == b"\xff\xd8" and header and header[0] * header[1] > MAX_IMAGE_PIXELS:
+            return _reduced_jpeg(data, header, where)
+        return decode_image(data, where=where, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_IMAGE_PIXELS), 1
     except InputError as e:
         raise InputError(f"{e} (not a readable image)") from None
+
+
+def _reduced_jpeg(data: bytes, size: tuple[int, int], where: str) -> tuple[np.ndarray, int]:
+    width, height = size
+    if width * height > MAX_PHOTO_PIXELS:
+        raise InputError(f"{where}: image of {width}x{height} pixels is over the {MAX_PHOTO_PIXELS}-pixel limit")
+    scale = next(s for s in REDUCED if -(-width // s) * -(-height // s) <= MAX_IMAGE_PIXELS)
+    try:  # OpenCV checks the reduced size against its pixel limit (MAX_IMAGE_PIXELS): the backstop holds
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), REDUCED[scale])
+    except cv2.error:
+        pixels = None
+    if pixels is None:
+        raise InputError(f"{where}: image data is corrupt")
+    return pixels, scale
+
+
+def full_size(record: dict, scale: int) -> dict:
+    """A face record of a photo read reduced, with its box in the photo's own pixels."""
+    if scale == 1 or record.get("box") is None:
+        return record
+    return {**record, "box": [v * scale for v in record["box"]]}
 
 
 def annotation_targets(images: list[ImagePath], folder: Path) -> dict[ImagePath, Path]:

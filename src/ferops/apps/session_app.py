@@ -34,8 +34,8 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpe
 
 def source_key(spec: str) -> str:
     """Two sessions on one camera or stream would fight over it: this names the device."""
-    if spec.isdigit():
-        return f"camera {int(spec)}"
+    if live.is_camera(spec):  # "00" is camera 0; a number too long for int() is refused by open_source
+        return f"camera {int(spec) if len(spec) <= 100 else spec}"
     return spec if "://" in spec else str(Path(spec).resolve())
 
 

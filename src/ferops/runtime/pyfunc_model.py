@@ -33,6 +33,9 @@ from ferops.runtime.pipeline import face_record, find_faces
 # Records per request: each image may be up to 25 Mpixel, and a request's records are all in memory
 # at once (2,170 records once took the server from 0.8 to 3.9 GB). Send more as several requests.
 MAX_RECORDS = 64
+# Request bodies: 64 face crops, or a few photos, fit many times over. A larger body is answered 413 before
+# it is held in memory whole, let alone parsed (a JSON body takes several times its size once parsed).
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 # Type-hint validation would reject one of the two input forms; inputs are checked in _predict.
@@ -48,6 +51,7 @@ class FerModel(mlflow.pyfunc.PythonModel):
         # (a shared Haar cascade answered with other requests' faces under concurrent load).
         self._local = threading.local()
         _refuse_deep_json_as_bad_request()
+        _limit_request_bodies()
         _keep_the_heap_bounded()
 
     def detector(self, name: str) -> FaceDetector:
@@ -169,6 +173,61 @@ def _refuse_deep_json_as_bad_request() -> None:
 
     decode_json._ferops_wrapped = True
     scoring_server._decode_json_input = decode_json
+
+
+
+def _limit_request_bodies() -> None:
+    """The scoring server's /invocations reads a request's whole body and then parses it, however large. Its
+    endpoint is built with the decorator wrapped here, looked up when the server's app is made (after this
+    model has loaded), so the endpoint first reads the body within MAX_REQUEST_BYTES: a larger one, by
+    its Content-Length or as it streams in, is answered 413 naming the limit, before it is parsed; and
+    a request without a Content-Type is answered 415."""
+    try:
+        from mlflow.pyfunc import scoring_server
+    except ImportError:  # not serving (the scoring server's dependencies are optional)
+        return
+    catch = scoring_server._async_catch_mlflow_exception
+    if getattr(catch, "_ferops_wrapped", False):
+        return
+
+    def guarded(endpoint):
+        answer = catch(endpoint)
+
+        @functools.wraps(endpoint)
+        async def read_then_answer(request):
+            refusal = await _read_body_within_limit(request)
+            return refusal if refusal is not None else await answer(request)
+
+        return read_then_answer
+
+    guarded._ferops_wrapped = True
+    scoring_server._async_catch_mlflow_exception = guarded
+
+
+async def _read_body_within_limit(request):
+    """None once the body is read (cached where Starlette's request.body() finds it), else the 413 response;
+    415 first for a request without a Content-Type (the scoring server answered it with a 500)."""
+    if not request.headers.get("content-type", "").strip():
+        return _refusal(415, "request has no Content-Type header: send Content-Type: application/json")
+    declared = request.headers.get("content-length", "")
+    over = f"over the {MAX_REQUEST_BYTES}-byte limit: send fewer records a request"
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        return _refusal(413, f"request body of {int(declared)} bytes is {over}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            return _refusal(413, f"request body is {over}")
+        chunks.append(chunk)
+    request._body = b"".join(chunks)
+    return None
+
+
+def _refusal(status: int, message: str):
+    from fastapi.responses import Response
+
+    body = {"error_code": "BAD_REQUEST", "message": message}
+    return Response(content=json.dumps(body), status_code=status, media_type="application/json")
 
 
 mlflow.models.set_model(FerModel())

@@ -48,17 +48,36 @@ def test_session_from_a_file_library_review_exports(tmp_path):
             assert f"Seen {s['seconds_seen']:.1f} s" in page
 
         status, exported = http("GET", f"{base}/sessions/{meta['id']}/export.json")
-        assert exported["records"] == records and exported["summary"]["people"]["1"]["share"] == people[1]["share"]
+        assert [[f["id"] for f in r["faces"]] for r in exported["records"]] == [[0, 1]] * 30
+        assert [[f["person"] for f in r["faces"]] for r in exported["records"]] == [["person 0", "person 1"]] * 30
+        assert exported["summary"]["people"]["person 1"]["share"] == people[1]["share"]
         status, text = http("GET", f"{base}/sessions/{meta['id']}/export.csv")
         rows = list(csv.DictReader(io.StringIO(text)))
-        assert len(rows) == 60 and {r["person"] for r in rows} == {"0", "1"}
+        assert len(rows) == 60 and {(r["track"], r["person"]) for r in rows} == {("0", "person 0"), ("1", "person 1")}
+        assert {r["valence"] for r in rows} <= {"positive", "neutral", "negative"} and all(r["positive"] for r in rows)
         status, html_report = http("GET", f"{base}/sessions/{meta['id']}/report.html")
         assert status == 200 and html_report.startswith("<!doctype html>") and "<svg" in html_report
 
         assert http("PATCH", f"{base}/api/sessions/{meta['id']}", {"name": "Mary, songs"})[1]["name"] == "Mary, songs"
         named = http("PATCH", f"{base}/api/sessions/{meta['id']}", {"names": {"0": "Mary", "1": "therapist"}})[1]
         assert named["names"] == {"0": "Mary", "1": "therapist"}
-        assert "Mary" in http("GET", f"{base}/sessions/{meta['id']}/export.csv")[1].splitlines()[1]
+        assert ",0,Mary," in http("GET", f"{base}/sessions/{meta['id']}/export.csv")[1].splitlines()[1]
+        # One name on both tracks: one person, one summary, one row of the timeline.
+        http("PATCH", f"{base}/api/sessions/{meta['id']}", {"names": {"1": " mary"}})
+        summary = http("GET", f"{base}/sessions/{meta['id']}/export.json")[1]["summary"]
+        assert list(summary["people"]) == ["Mary"] and summary["people"]["Mary"]["tracks"] == [0, 1]
+        page = http("GET", f"{base}/sessions/{meta['id']}")[1]
+        assert page.count('<section class="person"') == 1 and "(tracks 0, 1)" in page
+        # Bad names change nothing: a track the session lacks, an empty or a too long name, not a mapping.
+        for bad, expected in (({"7": "Ann"}, "no track 7"), ({"0": "  "}, "is empty"), ({"0": "x" * 101}, "at most"),
+                              (["Mary"], "JSON object")):
+            status, err = http("PATCH", f"{base}/api/sessions/{meta['id']}", {"names": bad})
+            assert status == 400 and expected in err["detail"], err
+        assert json.loads((folder / "session.json").read_text())["names"] == {"0": "Mary", "1": "mary"}
+        # Un-merging: null removes a name, the track is a person of its own again.
+        assert http("PATCH", f"{base}/api/sessions/{meta['id']}", {"names": {"1": None}})[1]["names"] == {"0": "Mary"}
+        summary = http("GET", f"{base}/sessions/{meta['id']}/export.json")[1]["summary"]
+        assert list(summary["people"]) == ["Mary", "person 1"]
         assert [m["name"] for m in http("GET", f"{base}/api/sessions")[1]] == ["Mary, songs"]
 
         status, err = http("DELETE", f"{base}/api/sessions/{meta['id']}")

@@ -1,10 +1,13 @@
 import pytest
 
 from ferops.apps.summary import UNCERTAIN, Observation, observations, summarise_people
+from ferops.core.fer2013 import VALENCE_OF
 
 
 def obs(person, labels, step=0.5, conf=0.9, start=0.0):
-    return [Observation(start + i * step, person, label, conf) for i, label in enumerate(labels)]
+    return [
+        Observation(start + i * step, person, label, conf, VALENCE_OF[label], conf) for i, label in enumerate(labels)
+    ]
 
 
 def test_each_person_is_summarised_apart():
@@ -41,4 +44,22 @@ def test_time_away_is_not_counted():
 def test_observations_from_log_records():
     records = [{"t": 0.0, "faces": [{"id": 3, "label": "sad", "confidence": 0.7}, {"id": 4, "label": "fear",
                                                                                       "confidence": 0.2}]}]
-    assert observations(records) == [Observation(0.0, 3, "sad", 0.7), Observation(0.0, 4, "fear", 0.2)]
+    assert observations(records) == [
+        Observation(0.0, 3, "sad", 0.7, "negative", 0.7),
+        Observation(0.0, 4, "fear", 0.2, "negative", 0.2),
+    ]
+
+
+def test_valence_is_summed_from_the_probabilities_and_leads_where_the_emotion_is_unsure():
+    """Fear 0.3, sad 0.3, angry 0.2: no emotion reaches 50 %, but 80 % of the face is negative."""
+    probs = {"angry": 0.2, "disgust": 0.0, "fear": 0.3, "happy": 0.05, "sad": 0.3, "surprise": 0.0, "neutral": 0.15}
+    face = {"id": 0, "label": "fear", "confidence": 0.3, "probs": probs}
+    records = [{"t": i * 0.5, "faces": [face]} for i in range(4)]
+    (o, *_) = observations(records)
+    assert o.valence == "negative" and o.valence_confidence == pytest.approx(0.8)
+    s = summarise_people(observations(records))[0]
+    assert s["share"][UNCERTAIN] == 1.0, "each emotion is unsure"
+    assert s["valence_share"]["negative"] == 1.0 and s["valence_share"][UNCERTAIN] == 0.0
+    assert s["valence_timeline"] == [{"label": "negative", "start_t": 0.0, "end_t": 2.0, "seconds": 2.0}]
+    logged = {**records[0]["faces"][0], "valence": {"label": "neutral", "confidence": 0.6, "probs": {}}}
+    assert observations([{"t": 0.0, "faces": [logged]}])[0].valence == "neutral", "as logged, when it is"

@@ -186,12 +186,16 @@ def predict(
 def report(
     log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
     out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
+    names: Path | None = typer.Option(
+        None, help='JSON {"track id": "name"}: tracks given one name are one person (default: the session.json '
+        "beside the log, as `ferops app` writes it)"
+    ),
 ) -> None:
-    """Summarise a session per person: time share per emotion, timeline, longest stretches, changes, uncertain."""
+    """Summarise a session per person: valence and emotion shares, timelines, longest stretches, changes."""
     from ferops.apps.report import ReportError, write_report
 
     try:
-        page, warnings = write_report(log, out or log.parent)
+        page, warnings = write_report(log, out or log.parent, names)
     except ReportError as e:
         fail(str(e))
     for w in warnings:

@@ -1,12 +1,14 @@
 """A session's JSON-lines log -> a per-person summary a reviewer reads, as one self-contained HTML file.
 
-The numbers come from `ferops.apps.summary` (the one per-person summary); this module reads and checks
-the log, and renders. The page has no external files: the timeline is inline SVG, so the report can be
-mailed or archived as it is.
+The numbers come from `ferops.apps.summary` (the one per-person summary), the people from
+`ferops.apps.people` (tracks joined by name); this module reads and checks the log, and renders. Each
+person's valence (positive, neutral, negative) leads; the seven emotions follow, for detail. The page
+has no external files: the timelines are inline SVG, so the report can be mailed or archived as it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -14,8 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferops.apps import people as people_
 from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
-from ferops.core.fer2013 import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS, VALENCES
 
 # Hex colours per emotion for the page (the overlay's BGR colours, as a reviewer sees them on screen).
 COLOURS = {
@@ -28,6 +31,8 @@ COLOURS = {
     "neutral": "#b4b4b4",
     UNCERTAIN: "#ffffff",
 }
+# Valence: warm for positive, cool for negative, grey for neither (a glance tells them apart).
+VALENCE_COLOURS = {"positive": "#f0b428", "neutral": "#b4b4b4", "negative": "#3c64b4", UNCERTAIN: "#ffffff"}
 
 
 class ReportError(ValueError):
@@ -99,55 +104,71 @@ def read_log(path: Path) -> SessionLog:
     return log
 
 
-def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELOW) -> dict:
-    """The whole session: frames, duration, frames without a face, and each person's summary."""
+def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELOW,
+                    names: dict[str, str] | None = None) -> dict:
+    """The whole session: frames, duration, frames without a face, its tracks, and each person's summary
+    (tracks given one name are one person; `names`: {track id: name}, from session.json or --names)."""
     times = [float(r["t"]) for r in records]
     steps = sorted(b - a for a, b in zip(times, times[1:]) if b >= a)
     typical = steps[len(steps) // 2] if steps else 0.0
-    people = summarise_people(observations(records), uncertain_below)
+    obs = observations(records)
+    tracks = list(dict.fromkeys(o.person for o in sorted(obs, key=lambda o: o.t)))
+    who = people_.people(tracks, names or {})
+    summaries = summarise_people([dataclasses.replace(o, person=who[o.person]) for o in obs], uncertain_below)
+    given = {who[t]: (names or {}).get(str(t), "") for t in tracks}
     return {
         "frames": len(records),
         "start_t": round(min(times), 3),
         "duration_s": round(max(times) - min(times) + typical, 3),
         "frames_without_face": sum(1 for r in records if not r["faces"]),
         "uncertain_below": uncertain_below,
-        "people": {str(p): s for p, s in people.items()},
+        "tracks": {str(t): who[t] for t in tracks},  # which person each track of the log is
+        "track_spans": {str(t): _span([o.t for o in obs if o.person == t]) for t in tracks},
+        "people": {
+            person: {"name": given[person] and person, "tracks": [t for t in tracks if who[t] == person], **s}
+            for person, s in summaries.items()
+        },
     }
 
 
-def _fmt_t(t: float) -> str:
+def _span(times: list[float]) -> list[float]:
+    return [round(min(times), 3), round(max(times), 3)]
+
+
+def fmt_t(t: float) -> str:
     m, s = divmod(max(t, 0.0), 60)
     return f"{int(m)}:{s:04.1f}"
 
 
-def timeline_svg(summary: dict) -> str:
-    """One row per person, one coloured bar per stretch; uncertain stretches hatched grey.
+def timeline_svg(summary: dict, kind: str = "valence") -> str:
+    """One row per person, one coloured bar per stretch (kind "valence" or "emotion"); uncertain
+    stretches hatched grey.
 
     data-t0 and data-duration let a page turn a click into a time of the recording."""
     t0, duration = summary["start_t"], max(summary["duration_s"], 1e-3)
-    width, row, label_w = 1000, 28, 120
+    width, row, label_w = 1000, 28, 140
     people = summary["people"]
+    runs_key, colours = ("valence_timeline", VALENCE_COLOURS) if kind == "valence" else ("timeline", COLOURS)
     height = row * max(len(people), 1) + 22
     parts = [
-        f'<svg class="timeline" viewBox="0 0 {width} {height}" width="100%" data-t0="{t0}" '
+        f'<svg class="timeline {kind}" viewBox="0 0 {width} {height}" width="100%" data-t0="{t0}" '
         f'data-duration="{duration}" data-left="{label_w}" data-plot="{width - label_w}" '
-        'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="emotion timeline per person">',
-        '<defs><pattern id="unc" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
-        '<rect width="6" height="6" fill="#eee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#999" stroke-width="2"/>'
-        "</pattern></defs>",
+        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{kind} timeline per person">',
+        f'<defs><pattern id="unc-{kind}" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eee"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#999" stroke-width="2"/></pattern></defs>',
     ]
     scale = (width - label_w) / duration
     for k, (person, s) in enumerate(people.items()):
         y = k * row
-        name = html.escape(s.get("name") or f"person {person}")
-        parts.append(f'<text x="4" y="{y + 18}" font-size="13">{name}</text>')
-        for run in s["timeline"]:
+        parts.append(f'<text x="4" y="{y + 18}" font-size="13">{html.escape(person[:18])}</text>')
+        for run in s[runs_key]:
             x = label_w + (run["start_t"] - t0) * scale
             w = max((run["end_t"] - run["start_t"]) * scale, 1.0)
-            fill = "url(#unc)" if run["label"] == UNCERTAIN else COLOURS[run["label"]]
+            fill = f"url(#unc-{kind})" if run["label"] == UNCERTAIN else colours[run["label"]]
             parts.append(
                 f'<rect class="run" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{fill}" '
-                f'data-t="{run["start_t"]}"><title>{run["label"]} {_fmt_t(run["start_t"])}-{_fmt_t(run["end_t"])}'
+                f'data-t="{run["start_t"]}"><title>{run["label"]} {fmt_t(run["start_t"])}-{fmt_t(run["end_t"])}'
                 "</title></rect>"
             )
     for k in range(11):
@@ -155,18 +176,22 @@ def timeline_svg(summary: dict) -> str:
         anchor = "end" if k == 10 else "middle"  # the last label stays inside the picture
         parts.append(
             f'<text x="{x:.0f}" y="{height - 4}" font-size="11" text-anchor="{anchor}">'
-            f"{_fmt_t(t0 + k * duration / 10)}</text>"
+            f"{fmt_t(t0 + k * duration / 10)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _person_html(person: str, s: dict) -> str:
-    name = s.get("name") or f"person {person}"
+    valence = "".join(
+        f'<tr><td><span class="sw" style="background:{VALENCE_COLOURS[v]}"></span>{v}</td>'
+        f'<td>{s["valence_share"][v]:.1%}</td></tr>'
+        for v in (*VALENCES, UNCERTAIN)
+    )
     shares = "".join(
         f'<tr><td><span class="sw" style="background:{COLOURS[e]}"></span>{e}</td><td>{s["share"][e]:.1%}</td><td>'
         + (
-            f'{s["longest"][e]["seconds"]:.1f} s from {_fmt_t(s["longest"][e]["start_t"])}'
+            f'{s["longest"][e]["seconds"]:.1f} s from {fmt_t(s["longest"][e]["start_t"])}'
             if e in s["longest"]
             else "-"
         )
@@ -174,19 +199,21 @@ def _person_html(person: str, s: dict) -> str:
         for e in (*EMOTIONS, UNCERTAIN)
     )
     changes = "".join(
-        f"<li>{_fmt_t(c['t'])}: {html.escape(c['from'])} &rarr; {html.escape(c['to'])}</li>" for c in s["changes"]
+        f"<li>{fmt_t(c['t'])}: {html.escape(c['from'])} &rarr; {html.escape(c['to'])}</li>" for c in s["changes"]
     )
     unsure = "".join(
-        f"<li>{_fmt_t(u['start_t'])}-{_fmt_t(u['end_t'])} ({u['seconds']:.1f} s)</li>" for u in s["uncertain_stretches"]
+        f"<li>{fmt_t(u['start_t'])}-{fmt_t(u['end_t'])} ({u['seconds']:.1f} s)</li>" for u in s["uncertain_stretches"]
     )
+    tracks = ", ".join(str(t) for t in s.get("tracks", []))
     return (
-        f'<section class="person" data-person="{html.escape(person)}"><h2>{html.escape(name)} '
-        f'<small>(track {html.escape(person)})</small></h2>'
-        f"<p>Seen {s['seconds_seen']:.1f} s, from {_fmt_t(s['first_t'])} to {_fmt_t(s['last_t'])}; "
-        f"mean confidence {s['mean_confidence']:.0%}.</p>"
+        f'<section class="person" data-person="{html.escape(person)}"><h2>{html.escape(person)} '
+        f'<small>(track{"s" if len(s.get("tracks", [])) > 1 else ""} {html.escape(tracks)})</small></h2>'
+        f"<p>Seen {s['seconds_seen']:.1f} s, from {fmt_t(s['first_t'])} to {fmt_t(s['last_t'])}.</p>"
+        f'<table class="valence"><tr><th>valence</th><th>share of time</th></tr>{valence}</table>'
+        f"<details><summary>Emotions in detail (mean confidence {s['mean_confidence']:.0%})</summary>"
         f"<table><tr><th>emotion</th><th>share of time</th><th>longest stretch</th></tr>{shares}</table>"
         f"<h3>Marked changes</h3><ul>{changes or '<li>none</li>'}</ul>"
-        f"<h3>Uncertain stretches</h3><ul>{unsure or '<li>none</li>'}</ul></section>"
+        f"<h3>Uncertain emotion</h3><ul>{unsure or '<li>none</li>'}</ul></details></section>"
     )
 
 
@@ -197,17 +224,29 @@ STYLE = (
 )
 
 
+def _legend(colours: dict[str, str]) -> str:
+    return " ".join(
+        f'<span class="sw" style="background:{c}"></span>{html.escape(k)}' for k, c in colours.items()
+    )
+
+
 def report_body(title: str, summary: dict, warnings: list[str] = ()) -> str:
     """The report's content (no <html> wrapper): shared by the file report and the app's review page."""
     warn = "".join(f'<p class="warning">{html.escape(w)}</p>' for w in warnings)
     people = "".join(_person_html(p, s) for p, s in summary["people"].items())
+    n = len(summary["people"])
     return (
         f"<h1>{html.escape(title)}</h1>{warn}"
-        f"<p>{summary['frames']} frames over {_fmt_t(summary['duration_s'])} of recording; "
-        f"{len(summary['people'])} person(s); no face in {summary['frames_without_face']} frames. "
-        f"Confidence below {summary['uncertain_below']:.0%} is shown as <em>uncertain</em>. Emotions are the "
-        "model's estimates from facial expression alone: read them as a prompt for review, not as a diagnosis.</p>"
-        f"{timeline_svg(summary)}{people or '<p>No face was seen.</p>'}"
+        f"<p>{summary['frames']} frames over {fmt_t(summary['duration_s'])} of recording; "
+        f"{n} {'person' if n == 1 else 'people'}; no face in {summary['frames_without_face']} frames. "
+        "<em>Valence</em> says whether a face looks positive (happy), negative (angry, disgusted, afraid, sad "
+        "or surprised) or neutral; it is the model's estimate from facial expression alone: read it as a "
+        "prompt for review, not as a diagnosis. Where the model is less than "
+        f"{summary['uncertain_below']:.0%} sure, the time is shown as <em>uncertain</em> (hatched).</p>"
+        f"<h2>Valence</h2><p>{_legend(VALENCE_COLOURS)}</p>{timeline_svg(summary, 'valence')}"
+        f"<details><summary>Emotions in detail</summary><p>{_legend(COLOURS)}</p>"
+        f"{timeline_svg(summary, 'emotion')}</details>"
+        f"{people or '<p>No face was seen.</p>'}"
     )
 
 
@@ -218,11 +257,6 @@ def render_html(title: str, summary: dict, warnings: list[str] = ()) -> str:
     )
 
 
-def with_names(summary: dict, names: dict[str, str]) -> dict:
-    """The summary with people's given names (from the session app) attached."""
-    return {**summary, "people": {p: {**s, "name": names.get(p, "")} for p, s in summary["people"].items()}}
-
-
 def check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"--out {out_dir} is an existing file, not a folder")
@@ -231,17 +265,47 @@ def check_out_dir(out_dir: Path) -> None:
         raise ReportError(f"cannot write the report into {out_dir}: {probe} is not writable")
 
 
-def write_report(log: Path, out_dir: Path) -> tuple[Path, list[str]]:
-    """Writes <stem>_report.html and <stem>_summary.json into out_dir; returns the page and any warnings."""
+def log_tracks(records: list[dict]) -> set[int]:
+    return {int(face.get("id", k)) for rec in records for k, face in enumerate(rec["faces"])}
+
+
+def session_names(log: Path, names_file: Path | None) -> tuple[dict[str, str], str | None]:
+    """The people's names for a log: --names, else the session.json beside it (the session app's);
+    and the session's own name when session.json gives one."""
+    beside = log.parent / "session.json"
+    meta: dict = {}
+    if beside.is_file():
+        try:
+            meta = json.loads(beside.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            if names_file is None:
+                raise ReportError(f"cannot read the names in {beside}: {e}; pass --names FILE instead") from None
+        meta = meta if isinstance(meta, dict) else {}
+    try:
+        if names_file is not None:
+            return people_.read_names_file(names_file), meta.get("name")  # type: ignore[return-value]
+        return people_.check_names(meta.get("names") or {}), meta.get("name")  # type: ignore[return-value]
+    except people_.NamesError as e:
+        raise ReportError(str(e) if names_file is not None else f"{beside}: {e}") from None
+
+
+def write_report(log: Path, out_dir: Path, names_file: Path | None = None) -> tuple[Path, list[str]]:
+    """Writes <stem>_report.html and <stem>_summary.json into out_dir; returns the page and any warnings.
+    People are named from `names_file` ({track id: name}), else from the session.json beside the log."""
     from ferops.core.io import write_json, write_text
 
     check_out_dir(out_dir)
     session = read_log(log)
-    summary = session_summary(session.records)
+    names, title = session_names(log, names_file)
+    try:
+        people_.check_names(names, log_tracks(session.records))
+    except people_.NamesError as e:
+        raise ReportError(f"{names_file or log.parent / 'session.json'}: {e}") from None
+    summary = session_summary(session.records, names=names)
     page = out_dir / f"{log.stem}_report.html"
     try:
         write_json(out_dir / f"{log.stem}_summary.json", summary)
-        write_text(page, render_html(f"Session report: {log.name}", summary, session.warnings))
+        write_text(page, render_html(f"Session report: {title or log.name}", summary, session.warnings))
     except OSError as e:
         raise ReportError(f"cannot write the report into {out_dir}: {e.strerror}") from None
     return page, session.warnings

@@ -24,7 +24,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ferops.apps import live, report, sessions
+from ferops.apps import live, people, report, sessions
 from ferops.apps.session_runner import SessionRunner
 
 STATIC = Path(__file__).parent / "static"
@@ -205,23 +205,27 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
 
     @app.patch("/api/sessions/{session_id}")
     async def rename(session_id: str, request: Request):
+        """{name}: the session's; {names: {track id: name or null}}: people's. Tracks given one name are one
+        person; null removes a track's name (un-merges it). All or nothing: one bad entry changes nothing."""
         folder = folder_of(session_id)
         try:
             body = await request.json()
         except ValueError:
             raise HTTPException(400, "send JSON {name} or {names: {track: name}}") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "send JSON {name} or {names: {track: name}}")
         changes = {}
         if "name" in body:
             if not str(body["name"]).strip():
                 raise HTTPException(400, "a session needs a name")
             changes["name"] = str(body["name"]).strip()[:200]
         if "names" in body:
-            if not isinstance(body["names"], dict):
-                raise HTTPException(400, "names must map a track id to a name")
-            names = {**sessions.read_meta(folder).get("names", {})}
-            for pid, person in body["names"].items():
-                names[str(pid)] = str(person).strip()[:100]
-            changes["names"] = {k: v for k, v in names.items() if v}
+            try:
+                given = people.check_names(body["names"], await run_in_threadpool(tracks_of, folder), True)
+            except people.NamesError as e:
+                raise HTTPException(400, str(e)) from None
+            names = {**sessions.read_meta(folder).get("names", {}), **given}
+            changes["names"] = {k: v for k, v in sorted(names.items(), key=lambda kv: int(kv[0])) if v}
         try:
             return sessions.update_meta(folder, **changes)
         except OSError as e:
@@ -250,38 +254,44 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         return StreamingResponse(runner.hub.multipart(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
 
-    def read_session(session_id: str) -> tuple[dict, report.SessionLog]:
-        folder = folder_of(session_id)
-        try:
-            return sessions.read_meta(folder), report.read_log(folder / sessions.LOG)
-        except report.ReportError as e:
-            raise HTTPException(409, f"nothing to review yet: {e}") from None
+    @functools.lru_cache(maxsize=4)
+    def log_of(log_path: str, _mtime_ns: int, _size: int) -> report.SessionLog:
+        """An hour's log (90k lines) takes seconds to read: once per version of the file."""
+        return report.read_log(Path(log_path))
 
     @functools.lru_cache(maxsize=16)
-    def summary_of(log_path: str, _mtime_ns: int, _size: int) -> tuple[dict, list[str]]:
-        """An hour's log (90k lines) takes seconds to read and summarise: once per version of the file."""
-        log = report.read_log(Path(log_path))
-        return report.session_summary(log.records), log.warnings
+    def summary_of(log_path: str, mtime_ns: int, size: int, names_json: str) -> dict:
+        return report.session_summary(log_of(log_path, mtime_ns, size).records, names=json.loads(names_json))
+
+    def current_log(folder: Path) -> tuple[tuple, report.SessionLog]:
+        path = folder / sessions.LOG
+        try:
+            stat = path.stat()
+            version = (str(path), stat.st_mtime_ns, stat.st_size)
+            return version, log_of(*version)
+        except (OSError, report.ReportError) as e:
+            raise HTTPException(409, f"nothing to review yet: {e}") from None
+
+    def tracks_of(folder: Path) -> set[int]:
+        """The track ids the session's log holds so far (none before its first frame)."""
+        try:
+            return report.log_tracks(current_log(folder)[1].records)
+        except HTTPException:
+            return set()
 
     def warm(folder: Path) -> None:
         """Called by a session's thread as it ends: the review opens at once afterwards."""
-        path = folder / sessions.LOG
         try:
-            stat = path.stat()
-            summary_of(str(path), stat.st_mtime_ns, stat.st_size)
-        except (OSError, report.ReportError):
+            review_data(folder.name)
+        except HTTPException:
             pass  # the review page will say what is wrong
 
-    def review_data(session_id: str) -> tuple[dict, dict, list[str]]:
+    def review_data(session_id: str) -> tuple[dict, dict, report.SessionLog]:
         folder = folder_of(session_id)
-        path = folder / sessions.LOG
-        try:
-            stat = path.stat()
-            summary, warnings = summary_of(str(path), stat.st_mtime_ns, stat.st_size)
-        except (OSError, report.ReportError) as e:
-            raise HTTPException(409, f"nothing to review yet: {e}") from None
+        version, log = current_log(folder)
         meta = sessions.read_meta(folder)
-        return meta, report.with_names(summary, meta.get("names", {})), warnings
+        names = json.dumps(meta.get("names") or {}, sort_keys=True)
+        return meta, summary_of(*version, names), log
 
     @app.get("/sessions/{session_id}/video")
     def video(session_id: str):
@@ -297,26 +307,26 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)
     def review(session_id: str):
-        meta, summary, warnings = review_data(session_id)
-        return review_page(meta, summary, warnings)
+        meta, summary, log = review_data(session_id)
+        return review_page(meta, summary, log.warnings)
 
     @app.get("/sessions/{session_id}/export.json")
     def export_json(session_id: str):
-        meta, summary, _ = review_data(session_id)
-        _, log = read_session(session_id)
-        body = json.dumps({"session": meta, "summary": summary, "records": log.records}, indent=1)
+        meta, summary, log = review_data(session_id)
+        records = sessions.with_people(log.records, summary["tracks"])
+        body = json.dumps({"session": meta, "summary": summary, "records": records}, indent=1)
         return Response(body, media_type="application/json", headers=_download(meta, "json"))
 
     @app.get("/sessions/{session_id}/export.csv")
     def export_csv(session_id: str):
-        meta, log = read_session(session_id)
-        return Response(sessions.records_csv(log.records, meta.get("names", {})), media_type="text/csv",
+        meta, summary, log = review_data(session_id)
+        return Response(sessions.records_csv(log.records, summary["tracks"]), media_type="text/csv",
                         headers=_download(meta, "csv"))
 
     @app.get("/sessions/{session_id}/report.html")
     def export_report(session_id: str):
-        meta, summary, warnings = review_data(session_id)
-        page = report.render_html(f"Session report: {meta['name']}", summary, warnings)
+        meta, summary, log = review_data(session_id)
+        page = report.render_html(f"Session report: {meta['name']}", summary, log.warnings)
         return Response(page, media_type="text/html", headers=_download(meta, "html"))
 
     app.state.runners = runners
@@ -352,20 +362,46 @@ def _download(meta: dict, ext: str) -> dict:
     return {"Content-Disposition": f'attachment; filename="{safe}.{ext}"'}
 
 
+def _naming(summary: dict) -> str:
+    """The two small tables of the review that make people out of tracks: rename a person (all her
+    tracks at once); give each track a person's name (one name on two tracks joins them)."""
+    e = html.escape
+    options = "".join(f'<option value="{e(p)}">' for p, s in summary["people"].items() if s.get("name"))
+    persons = "".join(
+        f'<tr><td>{e(p)}</td><td>{", ".join(str(t) for t in s["tracks"])}</td><td><input class="pname" '
+        f'data-tracks="{",".join(str(t) for t in s["tracks"])}" value="{e(s.get("name") or "")}" '
+        f'placeholder="name" maxlength="{people.MAX_NAME}"> <button class="rename">Rename</button></td></tr>'
+        for p, s in summary["people"].items()
+    )
+    tracks = "".join(
+        f'<tr><td>{e(t)}</td><td>{report.fmt_t(summary["track_spans"][t][0])}&ndash;'
+        f'{report.fmt_t(summary["track_spans"][t][1])}</td><td><input class="tname" data-track="{e(t)}" '
+        f'value="{e(p if summary["people"][p].get("name") else "")}" placeholder="name" list="names" '
+        f'maxlength="{people.MAX_NAME}"></td></tr>'
+        for t, p in summary["tracks"].items()
+    )
+    return (
+        f'<datalist id="names">{options}</datalist>'
+        "<h2>People</h2><p><small>A <em>track</em> is one stretch in which the camera followed a face; a "
+        "<em>person</em> is one or more tracks. The same name on two tracks makes them one person (someone "
+        "who left and came back); clearing a name separates a track again. The recording's log is never "
+        "changed, only these names.</small></p>"
+        f'<table id="people"><tr><th>person</th><th>tracks</th><th>name</th></tr>{persons}</table>'
+        f'<details id="tracks"><summary>Tracks</summary><table><tr><th>track</th><th>seen</th><th>person'
+        f'</th></tr>{tracks}</table><button id="savenames">Save names</button></details>'
+        '<p id="msg" class="warning"></p>'
+    )
+
+
 def review_page(meta: dict, summary: dict, warnings: list[str]) -> str:
     """The report's body plus what only a live page can do: play and seek the recording, name people."""
     sid = html.escape(meta["id"])
     has_video = bool(meta.get("annotated_video") or meta.get("recording"))
     video = (
         f'<video id="video" src="/sessions/{sid}/video" controls preload="metadata" width="640"></video>'
-        "<p><small>Click the timeline to jump to that moment of the recording.</small></p>"
+        "<p><small>Click a timeline to jump to that moment of the recording.</small></p>"
         if has_video
         else "<p><small>No video is kept for this session (live source, annotated video not saved).</small></p>"
-    )
-    naming = "".join(
-        f'<label>track {html.escape(p)}: <input class="pname" data-person="{html.escape(p)}" '
-        f'value="{html.escape(s.get("name", ""))}" placeholder="name"></label> '
-        for p, s in summary["people"].items()
     )
     state = html.escape(str(meta.get("state")))
     error = f'<p class="warning">{html.escape(meta["error"])}</p>' if meta.get("error") else ""
@@ -378,23 +414,33 @@ source {html.escape(str(meta.get('source')))} &middot; model {html.escape(str(me
 <p>Exports: <a id="csv" href="/sessions/{sid}/export.csv">CSV</a> &middot; <a id="json"
 href="/sessions/{sid}/export.json">JSON</a> &middot; <a id="html" href="/sessions/{sid}/report.html">report (one
 HTML file)</a></p>
-<p>Name the people: {naming} <button id="savenames">Save names</button> <span id="msg"></span></p>
 {report.report_body(meta['name'], summary, warnings)}
+{_naming(summary)}
 <script>
-const svg = document.querySelector('svg.timeline'), video = document.getElementById('video');
-if (svg && video) svg.addEventListener('click', e => {{
+const video = document.getElementById('video');
+document.querySelectorAll('svg.timeline').forEach(svg => svg.addEventListener('click', e => {{
+  if (!video) return;
   const box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
   const x = (e.clientX - box.left) * vb.width / box.width - Number(svg.dataset.left);
   const t = Number(svg.dataset.t0) + Math.max(0, x) / Number(svg.dataset.plot) * Number(svg.dataset.duration);
   video.currentTime = t; video.dataset.seekedTo = t.toFixed(3);
-}});
-document.getElementById('savenames').onclick = () => {{
-  const names = {{}};
-  document.querySelectorAll('.pname').forEach(i => names[i.dataset.person] = i.value);
+}}));
+function save(names) {{
   fetch('/api/sessions/{sid}', {{method: 'PATCH',
     headers: {{'Content-Type': 'application/json', 'X-Requested-With': 'ferops'}},
     body: JSON.stringify({{names}})}}).then(r => r.ok ? location.reload() :
     r.json().then(j => document.getElementById('msg').textContent = j.detail));
+}}
+const named = v => v.trim() ? v : null;
+document.querySelectorAll('button.rename').forEach(b => b.onclick = () => {{
+  const input = b.parentElement.querySelector('input.pname'), names = {{}};
+  input.dataset.tracks.split(',').forEach(t => names[t] = named(input.value));
+  save(names);
+}});
+document.getElementById('savenames').onclick = () => {{
+  const names = {{}};
+  document.querySelectorAll('input.tname').forEach(i => names[i.dataset.track] = named(i.value));
+  save(names);
 }};
 </script></body></html>"""
 

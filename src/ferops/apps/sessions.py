@@ -1,7 +1,8 @@
 """The session library: one folder per session under the sessions folder.
 
     <sessions>/<id>/session.json    name, source, started, duration, model URI and version, detector,
-                                     state, people's given names (small, rewritten atomically)
+                                     state, the names given to tracks in review ({track id: name}: tracks
+                                     given one name are one person), small, rewritten atomically
     <sessions>/<id>/session.jsonl   one JSON line per frame: the emotions, no images
     <sessions>/<id>/recording.*     only for an uploaded recording (the review plays it)
     <sessions>/<id>/annotated.webm  only when the user asked to save the annotated video
@@ -20,9 +21,10 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ferops.core.fer2013 import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.core.io import write_json
-from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW
+from ferops.apps import people
+from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, face_valence
 
 # The default library: in the user's home, not in a checkout (sessions outlive clones). Kept here, not in
 # core/config.py, because every pipeline stage depends on core/: a change there would retrain the model.
@@ -90,20 +92,42 @@ def delete(root: Path, session_id: str) -> None:
     shutil.rmtree(session_dir(root, session_id))
 
 
-def records_csv(records: list[dict], names: dict[str, str], uncertain_below: float = UNCERTAIN_BELOW) -> str:
-    """Per-frame, per-face rows (a frame without a face is one row with no person)."""
+def spreadsheet_safe(cell: object) -> object:
+    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
+
+
+def with_people(records: list[dict], who: dict[str, str]) -> list[dict]:
+    """The log's records with each face's person (who: {track id: person}) beside its track id."""
+    return [
+        {**rec, "faces": [{**f, "person": who.get(str(f.get("id", k)), "")} for k, f in enumerate(rec["faces"])]}
+        for rec in records
+    ]
+
+
+def records_csv(records: list[dict], who: dict[str, str], uncertain_below: float = UNCERTAIN_BELOW) -> str:
+    """Per-frame, per-face rows (a frame without a face is one row with no track). who: {track id: person}."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["frame", "t", "wall", "person", "name", "label", "shown_as", "confidence", "x", "y", "w", "h",
-                *EMOTIONS])
+    header = ["frame", "t", "wall", "track", "person", "valence", "valence_shown_as", "valence_confidence",
+              *VALENCES, "label", "shown_as", "confidence", "x", "y", "w", "h", *EMOTIONS]
+    w.writerow(header)
     for rec in records:
         base = [rec["frame"], rec["t"], rec.get("wall", "")]
         if not rec["faces"]:
-            w.writerow(base + [""] * (9 + len(EMOTIONS)))
+            w.writerow(base + [""] * (len(header) - len(base)))
         for k, face in enumerate(rec["faces"]):
-            pid = str(face.get("id", k))
+            track = str(face.get("id", k))
+            valence, sure = face_valence(face)
+            vprobs = (face.get("valence") or {}).get("probs") or {}
             shown = face["label"] if face["confidence"] >= uncertain_below else UNCERTAIN
             probs = face.get("probs") or {}
-            w.writerow(base + [pid, names.get(pid, ""), face["label"], shown, face["confidence"],
-                               *(face.get("box") or [""] * 4), *(probs.get(e, "") for e in EMOTIONS)])
+            w.writerow([spreadsheet_safe(c) for c in (
+                *base, track, who.get(track, people.unnamed(track)), valence,
+                valence if sure >= uncertain_below else UNCERTAIN, sure, *(vprobs.get(v, "") for v in VALENCES),
+                face["label"], shown, face["confidence"], *(face.get("box") or [""] * 4),
+                *(probs.get(e, "") for e in EMOTIONS),
+            )])
     return buf.getvalue()

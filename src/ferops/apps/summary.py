@@ -1,12 +1,15 @@
 """Per-person session summaries: the one place that turns face observations into what a reviewer reads.
 
 `ferops report`, the session app and `ferops batch` all summarise through `summarise_people`, so a
-session reads the same wherever it was scored. Each person (a track id) is summarised on its own:
-a sad patient beside a smiling therapist stays sad. Times are the recording's (the log's `t`).
+session reads the same wherever it was scored. Each person is summarised on her own: a sad patient
+beside a smiling therapist stays sad. A person is a track of the log (the tracker's id), or all the
+tracks given one name in review (`ferops.apps.people`). Times are the recording's (the log's `t`).
 
-Confidences are calibrated (temperature fitted on PublicTest), so a face whose top probability is
-below `UNCERTAIN_BELOW` is one the model gets wrong about half the time or more: it counts as
-"uncertain", not as the emotion it happens to rank first.
+Each face is read twice: its valence (positive, neutral, negative: the seven emotions' probabilities
+summed, see core.fer2013), which leads, and its emotion, the detail. Confidences are calibrated
+(temperature fitted on PublicTest), so a face whose top probability is below `UNCERTAIN_BELOW` is one
+the model gets wrong about half the time or more: it counts as "uncertain", not as what it happens to
+rank first. Valence is unsure far less often than the emotion.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ferops.core.fer2013 import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS, VALENCE_OF, VALENCES
 
 UNCERTAIN = "uncertain"
 UNCERTAIN_BELOW = 0.5
@@ -27,17 +30,34 @@ MIN_CHANGE_S = 2.0
 @dataclass(frozen=True)
 class Observation:
     t: float  # seconds, in time of the recording
-    person: int  # track id
+    person: int | str  # track id, or a person's name
     label: str
     confidence: float
+    valence: str
+    valence_confidence: float
+
+
+def face_valence(face: dict) -> tuple[str, float]:
+    """A log face's valence: as logged, else summed from its probabilities (logs written before valence),
+    else its emotion's group with that emotion's confidence (at least that sure)."""
+    if isinstance(face.get("valence"), dict):
+        return face["valence"]["label"], float(face["valence"]["confidence"])
+    probs = face.get("probs")
+    if isinstance(probs, dict) and all(isinstance(probs.get(e), int | float) for e in EMOTIONS):
+        sums = {v: sum(float(probs[e]) for e in EMOTIONS if VALENCE_OF[e] == v) for v in VALENCES}
+        best = max(VALENCES, key=lambda v: sums[v])
+        return best, round(sums[best], 4)
+    return VALENCE_OF[face["label"]], float(face["confidence"])
 
 
 def observations(records: Iterable[dict]) -> list[Observation]:
-    """Session-log records ({"t", "faces": [{"id", "label", "confidence"}, ...]}) -> observations."""
+    """Session-log records ({"t", "faces": [{"id", "label", "confidence", "valence"}, ...]}) -> observations."""
     out = []
     for rec in records:
         for k, face in enumerate(rec.get("faces") or []):
-            out.append(Observation(float(rec["t"]), int(face.get("id", k)), face["label"], float(face["confidence"])))
+            valence, sure = face_valence(face)
+            out.append(Observation(float(rec["t"]), int(face.get("id", k)), face["label"], float(face["confidence"]),
+                                   valence, sure))
     return out
 
 
@@ -56,19 +76,28 @@ def _round(run: dict) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
 
 
+def _shares(labels: list[str], durations: list[float], keys: tuple[str, ...]) -> dict[str, float]:
+    seen = sum(durations)
+    share = dict.fromkeys((*keys, UNCERTAIN), 0.0)
+    for label, d in zip(labels, durations):
+        share[label] += d
+    return {k: round(v / seen, 4) if seen else 0.0 for k, v in share.items()}
+
+
 def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_BELOW) -> dict:
-    """One person's observations (any order) -> seconds seen, share per emotion, stretches, changes."""
+    """One person's observations (any order) -> seconds seen; valence shares and stretches; share per
+    emotion, stretches, changes."""
     obs = sorted(obs, key=lambda o: o.t)
     times = [o.t for o in obs]
     steps = [b - a for a, b in zip(times, times[1:])]
-    typical = sorted(steps)[len(steps) // 2] if steps else 0.0
-    # Each observation stands for the time until the person's next one, unless they were away.
+    positive = sorted(s for s in steps if s > 0)
+    typical = positive[len(positive) // 2] if positive else 0.0
+    # Each observation stands for the time until the person's next one, unless they were away. Two
+    # faces of one person at one moment (two tracks given one name) share that moment.
     durations = [s if s <= MAX_GAP_S else typical for s in steps] + [typical]
     labels = [o.label if o.confidence >= uncertain_below else UNCERTAIN for o in obs]
+    valences = [o.valence if o.valence_confidence >= uncertain_below else UNCERTAIN for o in obs]
     seen = sum(durations)
-    share = dict.fromkeys((*EMOTIONS, UNCERTAIN), 0.0)
-    for label, d in zip(labels, durations):
-        share[label] += d
     runs = _runs(times, labels, durations)
     longest: dict[str, dict] = {}
     for run in runs:
@@ -85,7 +114,9 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
         "last_t": round(times[-1] + durations[-1], 3),
         "seconds_seen": round(seen, 3),
         "observations": len(obs),
-        "share": {k: round(v / seen, 4) if seen else 0.0 for k, v in share.items()},
+        "valence_share": _shares(valences, durations, VALENCES),
+        "valence_timeline": [_round(r) for r in _runs(times, valences, durations)],
+        "share": _shares(labels, durations, EMOTIONS),
         "longest": {k: _round(v) for k, v in longest.items()},
         "changes": changes,
         "uncertain_stretches": [_round(r) for r in runs if r["label"] == UNCERTAIN],
@@ -94,9 +125,9 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
     }
 
 
-def summarise_people(obs: Iterable[Observation], uncertain_below: float = UNCERTAIN_BELOW) -> dict[int, dict]:
+def summarise_people(obs: Iterable[Observation], uncertain_below: float = UNCERTAIN_BELOW) -> dict:
     """All observations of a session -> {person: summary}, people in order of first appearance."""
-    by_person: dict[int, list[Observation]] = {}
+    by_person: dict = {}
     for o in sorted(obs, key=lambda o: o.t):
         by_person.setdefault(o.person, []).append(o)
     return {p: summarise_person(v, uncertain_below) for p, v in by_person.items()}

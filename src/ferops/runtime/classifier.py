@@ -15,7 +15,7 @@ import numpy as np
 
 from ferops.runtime.calibration import apply_temperature
 from ferops.runtime.imaging import face_to_input
-from ferops.core.fer2013 import EMOTIONS, IMAGE_SIZE
+from ferops.core.fer2013 import EMOTIONS, IMAGE_SIZE, VALENCE_OF, VALENCES
 
 # Faces per model call: activations grow with the batch (2,170 faces in one call took the server to
 # 3.9 GB), so larger batches go through in slices of this many. TensorFlow's CPU allocator keeps the
@@ -73,11 +73,28 @@ class EmotionClassifier:
         return self.probs(np.stack([face_to_input(c) for c in crops]))
 
 
+# (7, 3): emotion probabilities @ GROUPS = valence probabilities (the grouping of core.fer2013).
+GROUPS = np.array([[VALENCE_OF[e] == v for v in VALENCES] for e in EMOTIONS], np.float64)
+
+
+def valence_probs(probs: np.ndarray) -> np.ndarray:
+    """(..., 7) emotion probabilities -> (..., 3) positive, neutral, negative."""
+    return np.asarray(probs, np.float64) @ GROUPS
+
+
 def describe(probs: np.ndarray) -> dict:
-    """One face's probabilities -> {"label", "confidence", "probs": {name: p}}."""
+    """One face's probabilities -> {"label", "confidence", "probs": {name: p}, "valence": the same for
+    positive / neutral / negative}."""
     best = int(np.argmax(probs))
+    groups = valence_probs(probs)
+    top = int(np.argmax(groups))
     return {
         "label": EMOTIONS[best],
         "confidence": round(float(probs[best]), 4),
         "probs": {name: round(float(p), 4) for name, p in zip(EMOTIONS, probs)},
+        "valence": {
+            "label": VALENCES[top],
+            "confidence": round(float(groups[top]), 4),
+            "probs": {name: round(float(p), 4) for name, p in zip(VALENCES, groups)},
+        },
     }

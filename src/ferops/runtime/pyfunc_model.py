@@ -6,7 +6,8 @@ Inputs (one model, two forms), at most MAX_RECORDS records a request:
   (YuNet by default; params {"detector": "haar"} for the Haar cascade);
 - an array of raw pixel values 0..255, shape (N, 48, 48) or (N, 48, 48, 1), uint8 or float.
 Output: a DataFrame, one row per face: record, box (or None), det_conf (the detector's confidence
-0..1, None without detection or with Haar), label, confidence, probs by name.
+0..1, None without detection or with Haar), label, confidence, probs by name, and valence: the same
+three summed into positive / neutral / negative ({label, confidence, probs}).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class FerModel(mlflow.pyfunc.PythonModel):
                 raise InputError(f"unexpected named inputs {sorted(model_input)}; send an array of pixels")
             probs = self.classifier.probs(pixel_batch(model_input, where="inputs"))
             rows = [_row(r, None, p) for r, p in enumerate(probs)]
-        return pd.DataFrame(rows, columns=["record", "box", "det_conf", "label", "confidence", "probs"])
+        return pd.DataFrame(rows, columns=["record", "box", "det_conf", "label", "confidence", "probs", "valence"])
 
 
 def _row(record: int, face, probs: np.ndarray) -> dict:

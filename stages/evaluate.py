@@ -30,11 +30,17 @@ def run() -> None:
     probs = calibration.apply_temperature(raw, temperature)
     result = evaluate.score(arrays["y_test"], probs, bins=cfg["ece_bins"])
     ece_uncalibrated = evaluate.calibration(arrays["y_test"], raw, cfg["ece_bins"])[0]
+    # Valence as the apps report it: a model that gains emotions but loses valence shows before promotion.
+    val_valence = evaluate.valence_score(arrays["y_val"], calibration.apply_temperature(val_probs, temperature),
+                                         cfg["ece_bins"])
+    test_valence = evaluate.valence_score(arrays["y_test"], probs, cfg["ece_bins"])
 
     reports = config.REPORTS_DIR
     metrics = {f"val_{k}": val[k] for k in ("accuracy", "macro_f1", "ece")} | {"val_rows": len(val_probs)}
     metrics |= {f"test_{k}": result[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {"test_ece_uncalibrated": ece_uncalibrated, "test_rows": len(probs), "temperature": temperature}
+    metrics |= {f"val_valence_{k}": val_valence[k] for k in ("accuracy", "macro_f1", "ece")}
+    metrics |= {f"test_valence_{k}": test_valence[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
     io.write_json(config.METRICS_DIR / "evaluate.json", metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
@@ -58,7 +64,8 @@ def run() -> None:
     print(
         f"evaluate: validation (PublicTest, selects) accuracy {metrics['val_accuracy']:.4f}; "
         f"PrivateTest (reported) accuracy {metrics['test_accuracy']:.4f}, macro-F1 {metrics['test_macro_f1']:.4f}, "
-        f"ECE {metrics['test_ece']:.4f} (uncalibrated {ece_uncalibrated:.4f}, temperature {temperature})"
+        f"ECE {metrics['test_ece']:.4f} (uncalibrated {ece_uncalibrated:.4f}, temperature {temperature}); valence "
+        f"accuracy PublicTest {metrics['val_valence_accuracy']:.4f}, PrivateTest {metrics['test_valence_accuracy']:.4f}"
     )
 
 

@@ -67,6 +67,41 @@ def webm_video(path: Path, n: int, fps: float = 10.0) -> Path:
     return path
 
 
+# Mary sits at SEATS[0] for 5 s, is away for 1 s, and comes back to SEATS[2], across the room (a new
+# track: the tracker only gives her id back where she was lost); John stays at SEATS[1] throughout.
+SEATS = [(40, 60, 160, 160), (400, 60, 160, 160), (220, 300, 160, 160)]
+
+
+def seat_of(k: int) -> list[int]:
+    """Which seats hold a face on frame k of `moving_video`."""
+    return ([0] if k < 50 else [2] if k >= 60 else []) + [1]
+
+
+def moving_video(path: Path, n: int, fps: float = 10.0) -> Path:
+    """VP8 in WebM, like `webm_video`, with the people of SEATS: faces dark, bright or grey in turn."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), fps, (640, 480))
+    for k in range(n):
+        frame = np.full((480, 640, 3), 150, np.uint8)
+        for j in seat_of(k):
+            x, y, w, h = SEATS[j]
+            frame[y : y + h, x : x + w] = LEVELS[(k // 25 + j) % 3]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+class SeatedFaces:
+    """A face detector that finds a face on each seat that is not the background's grey."""
+
+    name = "seats (test)"
+
+    def detect(self, image):
+        from ferops.runtime.faces import Face
+
+        seen = [b for b in SEATS if abs(float(np.mean(image[b[1] : b[1] + b[3], b[0] : b[0] + b[2]])) - 150) > 8]
+        return [Face(b, None) for b in seen]
+
+
 def long_video(path: Path, n: int, fps: float = 25.0) -> Path:
     """A long mp4v video, quick to write (for runs that are stopped before their end)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))

@@ -72,8 +72,16 @@ def test_tracking_pass_over_ranges_scored_out_of_order_with_every():
             assert [row[f"p_{e}"] for e in EMOTIONS] == pytest.approx(tracks[0].probs, abs=1e-6)
             assert row["label"] == EMOTIONS[int(np.argmax(tracks[0].probs))]
     assert rows[2]["raw_label"] == "sad" and rows[2]["label"] == "happy", "one sad frame is smoothed over"
+    for row in rows:  # valence: the smoothed probabilities summed into three groups
+        assert row["v_positive"] == pytest.approx(row["p_happy"], abs=1e-6)
+        assert row["v_negative"] == pytest.approx(sum(row[f"p_{e}"] for e in ("angry", "disgust", "fear", "sad",
+                                                                                 "surprise")), abs=1e-6)
+        assert row["valence"] == max(("positive", "neutral", "negative"), key=lambda v: row[f"v_{v}"])
     people = tables.sessions(video, table).to_pylist()
     assert len(people) == 1 and people[0]["observations"] == 3 and people[0]["track"] == 0
+    assert people[0]["person"] == "person 0" and people[0]["valence_share_positive"] >= 0.6
+    shares = [people[0][f"valence_share_{k}"] for k in ("positive", "neutral", "negative", "uncertain")]
+    assert sum(shares) == pytest.approx(1)
     assert people[0]["share_uncertain"] + sum(people[0][f"share_{e}"] for e in EMOTIONS) == pytest.approx(1.0)
 
 

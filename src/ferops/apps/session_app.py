@@ -414,8 +414,8 @@ source {html.escape(str(meta.get('source')))} &middot; model {html.escape(str(me
 <p>Exports: <a id="csv" href="/sessions/{sid}/export.csv">CSV</a> &middot; <a id="json"
 href="/sessions/{sid}/export.json">JSON</a> &middot; <a id="html" href="/sessions/{sid}/report.html">report (one
 HTML file)</a></p>
-{report.report_body(meta['name'], summary, warnings)}
 {_naming(summary)}
+{report.report_body(meta['name'], summary, warnings)}
 <script>
 const video = document.getElementById('video');
 document.querySelectorAll('svg.timeline').forEach(svg => svg.addEventListener('click', e => {{

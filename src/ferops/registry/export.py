@@ -138,6 +138,9 @@ def version_description(metrics: dict, tags: dict[str, str], params: dict[str, s
             f"Validation (PublicTest) accuracy as served: {num('val_accuracy')} (macro-F1 {num('val_macro_f1')}).",
             f"PrivateTest accuracy: {num('test_accuracy')}, macro-F1 {num('test_macro_f1')}, "
             f"ECE {num('test_ece')} (temperature {num('temperature')}).",
+            f"Valence (positive / neutral / negative) accuracy: PublicTest {num('val_valence_accuracy')}, "
+            f"PrivateTest {num('test_valence_accuracy')} (macro-F1 {num('test_valence_macro_f1')}, "
+            f"ECE {num('test_valence_ece')}).",
             PROTOCOL,
             f"Gate: {reason}.",
             f"Lineage: git commit {tags.get('git_commit', 'unknown')}, "

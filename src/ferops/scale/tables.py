@@ -15,8 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
+from ferops.apps.people import unnamed
 from ferops.apps.summary import UNCERTAIN, observations, summarise_people
-from ferops.core.fer2013 import EMOTIONS
+from ferops.core.fer2013 import EMOTIONS, VALENCES
+from ferops.runtime.classifier import valence_probs
 from ferops.core.io import atomic_path
 from ferops.scale.videos import Failure, Video
 
@@ -35,6 +37,9 @@ FRAMES_SCHEMA = pa.schema(
         ("label", pa.string()),  # argmax of the (smoothed) probabilities, as the webcam log's "label"
         ("confidence", pa.float32()),
         *[(f"p_{e}", pa.float32()) for e in EMOTIONS],
+        ("valence", pa.string()),  # positive / neutral / negative: the (smoothed) probabilities summed
+        ("valence_confidence", pa.float32()),
+        *[(f"v_{v}", pa.float32()) for v in VALENCES],
         ("raw_label", pa.string()),  # this frame's own prediction, unsmoothed
         ("raw_confidence", pa.float32()),
         ("detector_confidence", pa.float32()),  # null when the detector gives none (Haar)
@@ -47,11 +52,13 @@ SESSIONS_SCHEMA = pa.schema(
         ("video", pa.string()),
         ("video_sha256", pa.string()),
         ("track", pa.int64()),
+        ("person", pa.string()),  # "person <track>": batch names nobody; the session app's review does
         ("first_t", pa.float64()),
         ("last_t", pa.float64()),
         ("seconds_seen", pa.float64()),
         ("observations", pa.int64()),
         ("mean_confidence", pa.float64()),
+        *[(f"valence_share_{k}", pa.float64()) for k in (*VALENCES, UNCERTAIN)],
         *[(f"share_{k}", pa.float64()) for k in SHARE_KEYS],
         *[(f"longest_{k}_s", pa.float64()) for k in SHARE_KEYS],
         *[(f"longest_{k}_start_t", pa.float64()) for k in SHARE_KEYS],
@@ -107,6 +114,11 @@ def track(
                 cols["confidence"].append(float(t_.probs[best]))
                 for e, v in zip(EMOTIONS, t_.probs):
                     cols[f"p_{e}"].append(float(v))
+                groups = valence_probs(t_.probs)
+                cols["valence"].append(VALENCES[int(np.argmax(groups))])
+                cols["valence_confidence"].append(float(groups.max()))
+                for v, g in zip(VALENCES, groups):
+                    cols[f"v_{v}"].append(float(g))
                 cols["raw_label"].append(EMOTIONS[raw_best])
                 cols["raw_confidence"].append(float(p[raw_best]))
                 cols["detector_confidence"].append(None if np.isnan(s) else float(s))
@@ -116,16 +128,17 @@ def track(
 def sessions(video: Video, frames: pa.Table) -> pa.Table:
     """One row per person of the video, from the one shared summary (`ferops.apps.summary`)."""
     records: dict[int, dict] = {}
-    for frame_no, t, person, label, conf in zip(
-        *(frames.column(c).to_pylist() for c in ("frame", "t", "track", "label", "confidence"))
-    ):
+    columns = ("frame", "t", "track", "label", "confidence", "valence", "valence_confidence")
+    for frame_no, t, person, label, conf, valence, sure in zip(*(frames.column(c).to_pylist() for c in columns)):
         records.setdefault(frame_no, {"t": t, "faces": []})["faces"].append(
-            {"id": person, "label": label, "confidence": conf}
+            {"id": person, "label": label, "confidence": conf, "valence": {"label": valence, "confidence": sure}}
         )
     people = summarise_people(observations(records[f] for f in sorted(records)))
     rows = []
     for person, s in people.items():
-        row = {"video": video.path, "video_sha256": video.sha256, "track": person, "changes": len(s["changes"])}
+        row = {"video": video.path, "video_sha256": video.sha256, "track": person, "person": unnamed(person),
+               "changes": len(s["changes"])}
+        row.update({f"valence_share_{k}": v for k, v in s["valence_share"].items()})
         row.update({k: s[k] for k in ("first_t", "last_t", "seconds_seen", "observations", "mean_confidence")})
         for k in SHARE_KEYS:
             stretch = s["longest"].get(k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-from ferops.core.fer2013 import EMOTIONS, NUM_CLASSES
+from ferops.core.fer2013 import EMOTIONS, NUM_CLASSES, VALENCE_OF, VALENCES
 
 
 def predict_probs(model, images: np.ndarray, tta_flip: bool = False, batch: int = 512) -> np.ndarray:
@@ -59,4 +59,20 @@ def score(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
         },
         "confusion": confusion_matrix(labels, pred, labels=range(NUM_CLASSES)).tolist(),
         "reliability": reliability,
+    }
+
+
+def valence_score(labels: np.ndarray, probs: np.ndarray, bins: int = 15) -> dict:
+    """The same figures for valence: true labels and probabilities summed into positive / neutral /
+    negative (the grouping in core.fer2013), as the apps report it."""
+    from ferops.runtime.classifier import valence_probs
+
+    truth = np.array([VALENCES.index(VALENCE_OF[EMOTIONS[k]]) for k in labels], np.int64)
+    groups = valence_probs(probs)
+    pred = groups.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(truth, pred)),
+        "macro_f1": float(f1_score(truth, pred, labels=range(len(VALENCES)), average="macro", zero_division=0)),
+        "ece": calibration(truth, groups, bins)[0],
+        "unsure": float((groups.max(axis=1) < 0.5).mean()),  # share shown "uncertain" at the apps' threshold
     }

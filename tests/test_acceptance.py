@@ -133,6 +133,14 @@ def test_readme_journeys_in_a_fresh_clone(tmp_path):
     (person,) = summary["people"].values()
     assert person["observations"] == 8 and sum(person["share"].values()) == pytest.approx(1, abs=1e-3)
     assert "person 0" in page and "12 frames" in page
+    assert sum(person["valence_share"].values()) == pytest.approx(1, abs=1e-3) and "Valence" in page
+
+    # .venv/bin/ferops report session.jsonl --names names.json   (the README's names file: track -> name)
+    (clone / "names.json").write_text(json.dumps({"0": "Mary"}))
+    typed(clone, ".venv/bin/ferops report session.jsonl --names names.json")
+    summary = json.loads((clone / "session_summary.json").read_text())
+    assert list(summary["people"]) == ["Mary"] and summary["people"]["Mary"]["tracks"] == [0]
+    assert "Mary" in (clone / "session_report.html").read_text()
 
     # Nothing the journeys did touched a tracked file.
     changed = subprocess.run(

@@ -51,6 +51,9 @@ def webcam(
     max_frames: int | None = typer.Option(None, min=1, help="stop after N frames"),
     smooth: bool = typer.Option(True, help="smooth each face's probabilities across frames"),
     detector: str = typer.Option("yunet", help="face detector: yunet (CNN, default) or haar"),
+    track_memory: float | None = typer.Option(
+        None, min=0.0, help="seconds a person out of sight keeps her id (default suits seated people: 10)"
+    ),
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream.
 
@@ -64,6 +67,8 @@ def webcam(
     finder = _detector(detector, video_detector)
 
     options = live.Options(max_frames=max_frames, smooth=smooth)
+    if track_memory is not None:
+        options.memory_s = track_memory
 
     def finish(signum, _frame) -> None:
         options.stop.set()  # the loop ends after this frame and closes the video and log properly
@@ -209,6 +214,9 @@ def session_app(
     sessions: Path = typer.Option(SESSIONS_DIR, help="the session library: one folder per session"),
     host: str = typer.Option("127.0.0.1", help="127.0.0.1 keeps it on this computer; any other needs the token"),
     model_uri: str = typer.Option(PRODUCTION_URI, help="the model every session uses"),
+    track_memory: float | None = typer.Option(
+        None, min=0.0, help="seconds a person out of sight keeps her id (default suits seated people: 10)"
+    ),
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
     from ferops.apps import live_page, session_app as web
@@ -228,7 +236,7 @@ def session_app(
                    err=True)
 
     web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), video_detector,
-              on_ready=ready)
+              on_ready=ready, memory_s=track_memory)
 
 
 @app.command()
@@ -245,7 +253,10 @@ def batch(
     chunk_frames: int = typer.Option(600, min=1, help="frames per work item: one long video spreads over workers"),
     num_cpus: int | None = typer.Option(None, min=1, help="CPUs for a local Ray (default: all)"),
     progress: bool = typer.Option(True, help="progress bars on stderr"),
-    detector: str = typer.Option("yunet", help="face detector on every frame: yunet (one pass, default) or haar"),
+    detector: str = typer.Option("yunet", help="face detector: yunet (the webcam's video finder, default) or haar"),
+    track_memory: float | None = typer.Option(
+        None, min=0.0, help="seconds a person out of sight keeps her id (default suits seated people: 10)"
+    ),
 ) -> None:
     """Score archives of recordings on Ray: one Parquet row per face per frame, one per person per video."""
     try:
@@ -280,6 +291,7 @@ def batch(
             progress=progress,
             log=lambda line: typer.echo(line, err=True),
             detector=detector,
+            memory_s=track_memory,
         )
     except scale_batch.BatchError as e:
         fail(str(e))

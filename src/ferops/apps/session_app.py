@@ -40,7 +40,7 @@ def source_key(spec: str) -> str:
 
 
 def create_app(root: Path, classifier, model_uri: str, model_version: str | None, detector_factory,
-               token: str | None = None) -> FastAPI:
+               token: str | None = None, memory_s: float | None = None) -> FastAPI:
     """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
     runners: dict[str, SessionRunner] = {}
 
@@ -130,7 +130,8 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                 src.capture.release()
                 raise HTTPException(500, str(e) if isinstance(e, sessions.LibraryError)
                                     else f"cannot write to the sessions folder {root}: {e.strerror}") from None
-            runners[meta["id"]] = SessionRunner(folder, src, detector, classifier, save_video, warm).start()
+            runners[meta["id"]] = SessionRunner(folder, src, detector, classifier, save_video, warm,
+                                              memory_s).start()
         return meta
 
     @app.get("/", response_class=HTMLResponse)
@@ -446,13 +447,13 @@ document.getElementById('savenames').onclick = () => {{
 
 
 def serve(root: Path, host: str, port: int, model_uri: str, classifier, model_version, detector_factory,
-          on_ready=None) -> None:
+          on_ready=None, memory_s: float | None = None) -> None:
     """Runs the app until Ctrl-C / SIGTERM; running sessions are stopped and their files finished first
     (the app's lifespan), then uvicorn ends the process by the same signal."""
     import uvicorn
 
     token = None if host in ("127.0.0.1", "localhost", "::1") else secrets.token_urlsafe(16)
-    app = create_app(root, classifier, model_uri, model_version, detector_factory, token)
+    app = create_app(root, classifier, model_uri, model_version, detector_factory, token, memory_s)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/" + (f"?token={token}" if token else "")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
 

@@ -13,17 +13,18 @@ from pathlib import Path
 
 from ferops.apps import live, sessions
 from ferops.apps.live_page import FrameHub
-from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW
+from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, face_valence
 
 ROLLING_S = 60.0  # the live panel's timeline shows the last minute
 
 
 class SessionRunner:
-    def __init__(self, folder: Path, source: live.Source, detector, classifier, save_video: bool, on_done=None):
+    def __init__(self, folder: Path, source: live.Source, detector, classifier, save_video: bool, on_done=None,
+                 memory_s: float | None = None):
         self.folder, self.source, self.on_done = folder, source, on_done
         self.detector, self.classifier = detector, classifier
         self.save_video = save_video
-        self.options = live.Options()
+        self.options = live.Options() if memory_s is None else live.Options(memory_s=memory_s)
         self.hub = FrameHub()
         self._lock = threading.Lock()
         self._current: dict[str, dict] = {}
@@ -54,8 +55,11 @@ class SessionRunner:
             for k, face in enumerate(rec["faces"]):
                 pid = str(face.get("id", k))
                 shown = face["label"] if face["confidence"] >= UNCERTAIN_BELOW else UNCERTAIN
-                self._current[pid] = {"label": shown, "confidence": face["confidence"]}
-                self._recent.append((rec["t"], pid, shown, face["confidence"]))
+                valence, sure = face_valence(face)
+                valence = valence if sure >= UNCERTAIN_BELOW else UNCERTAIN
+                self._current[pid] = {"label": shown, "confidence": face["confidence"], "valence": valence,
+                                      "valence_confidence": sure}
+                self._recent.append((rec["t"], pid, valence, sure))
             while self._recent and self._recent[0][0] < rec["t"] - ROLLING_S:
                 self._recent.popleft()
 
@@ -103,7 +107,8 @@ class SessionRunner:
                 self.on_done(self.folder)
 
     def live_state(self) -> dict:
-        """What the live panel draws: each person's current emotion and the last minute, per person."""
+        """What the live panel draws: each person's current valence and emotion, and her valence over the
+        last minute."""
         with self._lock:
             timeline: dict[str, list] = {}
             for t, pid, label, conf in self._recent:

@@ -10,7 +10,7 @@ SPLITS: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest
 
 # Valence: the seven emotions summed into three groups. One face's seven-way label is noisy; whether it
 # looks positive, negative or neither is far steadier, and it is mostly what a reviewer asks. Where
-# surprise goes was measured on PublicTest (benchmarks/valence.py, docs/valence.md): with negative, the
+# surprise goes was measured on PublicTest (benchmarks/valence.py, docs/people.md): with negative, the
 # served model's valence is right most often and least often unsure.
 VALENCES: tuple[str, ...] = ("positive", "neutral", "negative")
 VALENCE_OF: dict[str, str] = {

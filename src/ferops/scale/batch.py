@@ -95,6 +95,7 @@ def run(
     progress: bool = True,
     log=print,
     detector: str = DEFAULT_DETECTOR,
+    memory_s: float | None = None,
 ) -> Summary:
     """Scores every video of `sources` not yet in `out` (all of them with force); returns what happened."""
     import ray
@@ -169,7 +170,7 @@ def run(
                     bar.update(r["frames_read"])
                     pending[sha] -= 1
                     if pending[sha] == 0:
-                        _finish(by_sha[sha], ranges.pop(sha), output, result, every, smooth, model_uri, log)
+                        _finish(by_sha[sha], ranges.pop(sha), output, result, every, smooth, model_uri, log, memory_s)
                     try:
                         row = next(rows, None)
                     except ray.exceptions.RayError as e:  # an actor died (out of memory, a node lost)
@@ -191,12 +192,12 @@ def run(
     return result
 
 
-def _finish(video: Video, ranges: list[dict], output, result: Summary, every, smooth, model_uri, log) -> None:
+def _finish(video: Video, ranges, output, result: Summary, every, smooth, model_uri, log, memory_s) -> None:
     errors = [r["error"] for r in ranges if r["error"]]
     if errors:
         result.failed.append(Failure(video.path, video.sha256, "; ".join(errors)))
         return
-    frames, decoded = tables.track(video, ranges, every, smooth)
+    frames, decoded = tables.track(video, ranges, every, smooth, *([] if memory_s is None else [memory_s]))
     people = tables.sessions(video, frames)
     output.write_video(
         video.sha256,

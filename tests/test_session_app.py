@@ -240,3 +240,32 @@ def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def download(url: str) -> tuple[int, str, bytes]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.headers.get("Content-Disposition", ""), r.read()
+
+
+@pytest.mark.parametrize("name", ["Мария, музыка", "玛丽 的 音乐", "مريم", "Zoë, café", "!!!"])
+def test_exports_of_a_session_named_in_any_script(tmp_path, name):
+    """The download name goes into a header (Latin-1 only): ASCII filename= plus RFC 5987 filename*=UTF-8''."""
+    from urllib.parse import unquote
+
+    video = webm_video(tmp_path / "v.webm", 5)
+    with app_server(tmp_path / "sessions", BrightnessClassifier()) as (base, _):
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video), "name": name})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        for path, ext in [("export.csv", "csv"), ("export.json", "json"), ("report.html", "html")]:
+            status, disposition, body = download(f"{base}/sessions/{meta['id']}/{path}")
+            assert status == 200 and body
+            fallback = disposition.split('filename="')[1].split('"')[0]
+            assert fallback.isascii() and fallback.endswith(f".{ext}") and len(fallback) > len(ext) + 1
+            full = unquote(disposition.split("filename*=UTF-8''")[1], errors="strict")
+            letters = [c for c in name if c.isalnum()]
+            assert full == (f"{meta['id']}.{ext}" if not letters else
+                            "".join(c if c.isalnum() or c in "-_" else "_" for c in name) + f".{ext}")
+        assert name in json.loads(download(f"{base}/sessions/{meta['id']}/export.json")[2])["session"]["name"]

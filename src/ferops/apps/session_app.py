@@ -348,8 +348,18 @@ def model_version(model_uri: str) -> str | None:
 
 
 def _download(meta: dict, ext: str) -> dict:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in meta["name"])[:60] or meta["id"]
-    return {"Content-Disposition": f'attachment; filename="{safe}.{ext}"'}
+    """The file name of a download, in any script: the name's letters and digits (RFC 5987/6266 filename*,
+    UTF-8), and an ASCII filename= for old clients (accents dropped; the session id where nothing is left)."""
+    import unicodedata
+    from urllib.parse import quote
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(meta["name"]))[:60]
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    sid = "".join(c for c in str(meta.get("id")) if c.isascii() and (c.isalnum() or c in "-_")) or "session"
+    ascii_name = plain if any(c.isalnum() for c in plain) else sid
+    full = name if any(c.isalnum() for c in name) else sid
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}.{ext}\"; "
+                                   f"filename*=UTF-8''{quote(f'{full}.{ext}', safe='')}"}
 
 
 def review_page(meta: dict, summary: dict, warnings: list[str]) -> str:

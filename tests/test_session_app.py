@@ -269,3 +269,84 @@ def test_exports_of_a_session_named_in_any_script(tmp_path, name):
             assert full == (f"{meta['id']}.{ext}" if not letters else
                             "".join(c if c.isalnum() or c in "-_" else "_" for c in name) + f".{ext}")
         assert name in json.loads(download(f"{base}/sessions/{meta['id']}/export.json")[2])["session"]["name"]
+
+
+def partial_uploads(root) -> list:
+    return sorted(p.name for p in root.glob(".upload-*")) if root.exists() else []
+
+
+def test_upload_on_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
+    """ENOSPC midway: 507 naming the full disk, the partial recording removed (it kept the disk full)."""
+    import errno
+    import builtins
+
+    from ferops.apps import session_app
+
+    def filling_open(path, mode="r", *args, **kwargs):
+        f = builtins.open(path, mode, *args, **kwargs)
+        if "w" in mode and ".upload-" in str(path):
+            real_write, calls = f.write, []
+
+            def write(data):
+                calls.append(len(data))
+                if len(calls) > 1:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return real_write(data)
+
+            f.write = write
+        return f
+
+    root = tmp_path / "sessions"
+    video = webm_video(tmp_path / "v.webm", 6).read_bytes()
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        monkeypatch.setattr(session_app, "open", filling_open, raising=False)
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 2**21)
+        assert status == 507 and f"the disk of the sessions folder {root} is full" in err["detail"], err
+        assert partial_uploads(root) == [] and list(root.iterdir()) == []
+        monkeypatch.undo()
+        status, meta = http("POST", f"{base}/api/upload?filename=visit.webm", video)  # space again: it works
+        assert status == 200 and wait_done(base, meta["id"])["frames"] == 6
+
+
+def test_upload_checked_against_free_space_and_the_size_limit(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    from ferops.apps import session_app
+
+    root = tmp_path / "sessions"
+    usage = collections.namedtuple("usage", "total used free")
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(2**40, 2**40 - 2**20, 2**20))
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 2**21)
+        assert status == 507 and "not enough free disk space for visit.mp4 (2.0 MiB)" in err["detail"], err
+        assert "1.0 MiB free" in err["detail"] and partial_uploads(root) == []
+        monkeypatch.undo()
+        monkeypatch.setattr(session_app, "MAX_UPLOAD_BYTES", 1000)
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 5000)
+        assert status == 413 and "visit.mp4 is 5000 bytes: uploads are limited to 1000 bytes" in err["detail"], err
+        chunked = iter([b"\x00" * 600] * 5)  # no Content-Length: counted as it streams in
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", chunked,
+                           headers={"X-Requested-With": "ferops", "Content-Type": "video/mp4"})
+        assert status == 413 and "larger than the upload limit of 1000 bytes" in err["detail"], err
+        assert partial_uploads(root) == [] and [p for p in root.iterdir()] == []
+
+
+def test_upload_cut_off_by_the_browser_leaves_no_partial_file(tmp_path):
+    import socket
+
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"POST /api/upload?filename=visit.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"X-Requested-With: ferops\r\nContent-Length: 10000000\r\n\r\n" + b"\x00" * 300_000)
+            deadline = time.monotonic() + 10
+            while not partial_uploads(root):
+                assert time.monotonic() < deadline, "the upload never started"
+                time.sleep(0.05)
+        deadline = time.monotonic() + 10  # the browser is gone: the partial recording must go too
+        while partial_uploads(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert partial_uploads(root) == [] and list(root.iterdir()) == []
+        assert http("GET", f"{base}/api/sessions") == (200, [])

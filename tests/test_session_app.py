@@ -350,3 +350,47 @@ def test_upload_cut_off_by_the_browser_leaves_no_partial_file(tmp_path):
             time.sleep(0.1)
         assert partial_uploads(root) == [] and list(root.iterdir()) == []
         assert http("GET", f"{base}/api/sessions") == (200, [])
+
+
+def test_sessions_left_running_by_a_killed_app_are_interrupted_at_start(tmp_path):
+    """The app killed mid-session: at the next start its session says interrupted, with the frames and
+    length its log holds (the line cut mid-write dropped), and the half-written video and upload are gone.
+    A session of an app still running on the same folder is left alone."""
+    import subprocess
+    import sys
+
+    from ferops.apps import sessions
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    root = tmp_path / "sessions"
+    crashed, elsewhere = "20250101-100000-aaaa", "20250101-110000-bbbb"
+    try:
+        for sid, pid in [(crashed, dead.pid), (elsewhere, other.pid)]:
+            sessions.create(root, {"id": sid, "name": sid, "started": "2025-01-01T10:00:00+00:00", "state": "running",
+                                   "frames": 0, "duration_s": None, "error": None, "recording": None,
+                                   "annotated_video": None, "names": {}, "app_pid": pid})
+            lines = [json.dumps({"frame": k, "t": 1.5 + k / 10, "wall": "2025-01-01T10:00:00.000+00:00",
+                                 "faces": []}) + "\n" for k in range(4)]
+            (root / sid / "session.jsonl").write_text("".join(lines) + '{"frame": 4, "t": 1.9, "wa')
+            (root / sid / ".annotated.partial.webm").write_bytes(b"\x1aE\xdf\xa3 half a video")
+        (root / f".upload-{dead.pid}-0a0b.mp4").write_bytes(b"\x00" * 1000)
+        (root / f".upload-{other.pid}-0c0d.mp4").write_bytes(b"\x00" * 1000)
+
+        with app_server(root, BrightnessClassifier()) as (base, _):
+            status, meta = http("GET", f"{base}/api/sessions/{crashed}")
+            assert status == 200 and meta["state"] == "interrupted" and meta["frames"] == 4, meta
+            assert meta["duration_s"] == pytest.approx(0.3) and "interrupted" in meta["error"]
+            assert sorted(p.name for p in (root / crashed).iterdir()) == ["session.json", "session.jsonl"]
+            assert (root / crashed / "session.jsonl").read_text() == "".join(lines)
+            assert http("POST", f"{base}/api/sessions/{crashed}/stop")[0] == 409
+            status, page = http("GET", f"{base}/sessions/{crashed}")
+            assert status == 200 and "interrupted" in page
+            assert {m["id"]: m["state"] for m in http("GET", f"{base}/api/sessions")[1]} == {
+                crashed: "interrupted", elsewhere: "running"}
+            assert (root / elsewhere / ".annotated.partial.webm").exists()
+            assert sorted(p.name for p in root.glob(".upload-*")) == [f".upload-{other.pid}-0c0d.mp4"]
+    finally:
+        other.kill()
+        other.wait()

@@ -50,6 +50,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                token: str | None = None) -> FastAPI:
     """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
     runners: dict[str, SessionRunner] = {}
+    sessions.recover(root)  # what a killed app left: sessions marked running, half-written files
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -123,6 +124,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                 "recording": None,
                 "annotated_video": None,
                 "names": {},
+                "app_pid": os.getpid(),  # this session runs while this process does (sessions.recover)
             }
             try:
                 folder = sessions.create(root, meta)
@@ -175,7 +177,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         if declared is not None and declared > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"{filename} is {_size(declared)}: uploads are limited to "
                                 f"{_size(MAX_UPLOAD_BYTES)}")
-        tmp = root / f".upload-{secrets.token_hex(4)}{suffix}"
+        tmp = root / f".upload-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
         try:  # whatever stops the upload (a full disk, the browser gone, an error), no partial file stays
             try:
                 root.mkdir(parents=True, exist_ok=True)

@@ -394,3 +394,32 @@ def test_sessions_left_running_by_a_killed_app_are_interrupted_at_start(tmp_path
     finally:
         other.kill()
         other.wait()
+
+
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+
+
+def copied_sessions(root) -> tuple[str, str]:
+    """Two session folders as copied from another computer: markup in every field, one whose id is not
+    its folder's name."""
+    from ferops.apps import sessions
+
+    shown, foreign = "20250101-100000-cccc", "20250101-110000-dddd"
+    sessions.create(root, {"id": shown, "name": HOSTILE, "started": HOSTILE, "duration_s": HOSTILE, "state": HOSTILE})
+    sessions.create(root, {"id": foreign, "name": "foreign"})
+    (root / foreign / "session.json").write_text(json.dumps({"id": f'x"><script>{HOSTILE}</script>', "name": "x"}))
+    return shown, foreign
+
+
+def test_session_list_leaves_out_entries_not_named_as_their_folder(tmp_path):
+    from pathlib import Path
+
+    import ferops.apps
+
+    root = tmp_path / "sessions"
+    shown, _ = copied_sessions(root)
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        status, listed = http("GET", f"{base}/api/sessions")
+        assert status == 200 and [m["id"] for m in listed] == [shown] and listed[0]["name"] == HOSTILE
+    page = (Path(ferops.apps.__file__).parent / "static" / "app.html").read_text()
+    assert "innerHTML" not in page, "the page shows session data as text (textContent), never as HTML"

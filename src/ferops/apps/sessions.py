@@ -72,7 +72,8 @@ def update_meta(folder: Path, **changes) -> dict:
 
 
 def list_sessions(root: Path) -> list[dict]:
-    """Every session's metadata, newest first; a folder with unreadable metadata is listed as damaged."""
+    """Every session's metadata, newest first; a folder with unreadable metadata is listed as damaged, and
+    one whose metadata names another id (copied or edited by hand: not this folder's) is left out."""
     out = []
     if not root.is_dir():
         return out
@@ -80,10 +81,12 @@ def list_sessions(root: Path) -> list[dict]:
         if not _ID.match(folder.name) or not (folder / META).is_file():
             continue
         try:
-            out.append(read_meta(folder))
+            meta = read_meta(folder)
         except (OSError, ValueError):
-            out.append({"id": folder.name, "name": folder.name, "state": "damaged (unreadable session.json)"})
-    return sorted(out, key=lambda m: m.get("started", ""), reverse=True)
+            meta = {"id": folder.name, "name": folder.name, "state": "damaged (unreadable session.json)"}
+        if isinstance(meta, dict) and meta.get("id") == folder.name:
+            out.append(meta)
+    return sorted(out, key=lambda m: str(m.get("started", "")), reverse=True)
 
 
 def recover(root: Path) -> list[str]:

@@ -423,3 +423,22 @@ def test_session_list_leaves_out_entries_not_named_as_their_folder(tmp_path):
         assert status == 200 and [m["id"] for m in listed] == [shown] and listed[0]["name"] == HOSTILE
     page = (Path(ferops.apps.__file__).parent / "static" / "app.html").read_text()
     assert "innerHTML" not in page, "the page shows session data as text (textContent), never as HTML"
+
+
+def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
+    from test_webcam import undecodable_video
+
+    video = undecodable_video(tmp_path / "visit.mp4")
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, app):
+        status, err = http("POST", f"{base}/api/sessions", {"source": str(video)})
+        assert status == 400 and err["detail"] == f"{video} is not a readable video (no frame of it can be decoded)"
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", video.read_bytes())
+        assert status == 400 and err["detail"] == "visit.mp4 is not a readable video", err
+        assert not root.exists() or list(root.iterdir()) == []
+        # Not known at the start (the check passed): the session fails, saying why, not "finished" with 0 frames
+        monkeypatch.setattr(live, "_first_frame_decodes", lambda path: True)
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video)})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        assert meta["state"] == "failed" and "is not a readable video" in meta["error"] and meta["frames"] == 0

@@ -160,3 +160,18 @@ def wait_done(base: str, session_id: str, timeout: float = 120) -> dict:
             return http("GET", f"{base}/api/sessions/{session_id}")[1]
         time.sleep(0.2)
     raise TimeoutError(f"session {session_id} still running after {timeout}s")
+
+
+HOSTILE = '<img src=x onerror="document.title=\'pwned\'">'
+
+
+def copied_sessions(root) -> tuple[str, str]:
+    """Two session folders as copied from another computer: markup in every field, one whose id is not
+    its folder's name."""
+    from ferops.apps import sessions
+
+    shown, foreign = "20250101-100000-cccc", "20250101-110000-dddd"
+    sessions.create(root, {"id": shown, "name": HOSTILE, "started": HOSTILE, "duration_s": HOSTILE, "state": HOSTILE})
+    sessions.create(root, {"id": foreign, "name": "foreign"})
+    (root / foreign / "session.json").write_text(json.dumps({"id": f'x"><script>{HOSTILE}</script>', "name": "x"}))
+    return shown, foreign

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from app_helpers import BrightnessClassifier, SeatedFaces, app_server, http, moving_video
+from app_helpers import HOSTILE, BrightnessClassifier, SeatedFaces, app_server, copied_sessions, http, moving_video
 from browser import chromium, needs_chromium, screenshot
 from ferops.apps.report import session_summary
 from ferops.core.fer2013 import EMOTIONS, VALENCES
@@ -130,3 +130,23 @@ def test_session_in_the_browser(tmp_path):
         driver.find_element(By.ID, "savenames").click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.person")) == 3)
         assert json.loads((folder / "session.json").read_text())["names"] == {"0": "Mary B.", "1": "John"}
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_session_list_shows_markup_as_text(tmp_path):
+    """A session.json copied from another computer with markup in its fields runs no script in the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root = tmp_path / "sessions"
+    shown, foreign = copied_sessions(root)
+    with app_server(root, BrightnessClassifier()) as (base, _), chromium() as driver:
+        driver.get(base + "/")
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#library tr")) == 2)
+        row = driver.find_element(By.CSS_SELECTOR, f"#library tr[data-id='{shown}']")
+        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        assert cells[:4] == [HOSTILE, HOSTILE, "-", HOSTILE]
+        assert driver.title == "ferops sessions" and not driver.find_elements(By.CSS_SELECTOR, "#library img")
+        assert foreign not in driver.page_source

@@ -279,3 +279,41 @@ def test_unknown_detector_names_the_choices():
         make_detector("mtcnn")
     with pytest.raises(ValueError, match="choose yunet or haar"):
         video_detector("mtcnn")
+
+
+# The app (or webcam) killed outright: nothing closes the finder, its helper must not outlive it.
+PARENT_KILLED = """
+import os, time
+from ferops.runtime.video_faces import VideoFaceFinder
+
+finder = VideoFaceFinder(background=True)
+print(finder._workers().submit(os.getpid).result(), flush=True)
+time.sleep(300)
+"""
+
+
+def test_video_finder_helper_ends_when_its_parent_is_killed():
+    import subprocess
+    import sys
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT_KILLED], stdout=subprocess.PIPE, text=True)
+    helper = None
+    try:
+        helper = int(parent.stdout.readline())
+        assert alive(helper)
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while alive(helper) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(helper), "the helper process kept running after its parent was killed"
+    finally:
+        parent.kill()
+        if helper is not None and alive(helper):
+            os.kill(helper, signal.SIGKILL)

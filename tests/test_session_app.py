@@ -11,7 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from app_helpers import BrightnessClassifier, app_server, http, long_video, wait_done, webm_video
+from app_helpers import (
+    HOSTILE,
+    BrightnessClassifier,
+    app_server,
+    copied_sessions,
+    http,
+    long_video,
+    wait_done,
+    webm_video,
+)
 from ferops.apps import live
 from ferops.apps.summary import observations, summarise_people
 from ferops.runtime.classifier import EmotionClassifier
@@ -259,3 +268,190 @@ def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def download(url: str) -> tuple[int, str, bytes]:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, r.headers.get("Content-Disposition", ""), r.read()
+
+
+@pytest.mark.parametrize("name", ["Мария, музыка", "玛丽 的 音乐", "مريم", "Zoë, café", "!!!"])
+def test_exports_of_a_session_named_in_any_script(tmp_path, name):
+    """The download name goes into a header (Latin-1 only): ASCII filename= plus RFC 5987 filename*=UTF-8''."""
+    from urllib.parse import unquote
+
+    video = webm_video(tmp_path / "v.webm", 5)
+    with app_server(tmp_path / "sessions", BrightnessClassifier()) as (base, _):
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video), "name": name})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        for path, ext in [("export.csv", "csv"), ("export.json", "json"), ("report.html", "html")]:
+            status, disposition, body = download(f"{base}/sessions/{meta['id']}/{path}")
+            assert status == 200 and body
+            fallback = disposition.split('filename="')[1].split('"')[0]
+            assert fallback.isascii() and fallback.endswith(f".{ext}") and len(fallback) > len(ext) + 1
+            full = unquote(disposition.split("filename*=UTF-8''")[1], errors="strict")
+            letters = [c for c in name if c.isalnum()]
+            assert full == (f"{meta['id']}.{ext}" if not letters else
+                            "".join(c if c.isalnum() or c in "-_" else "_" for c in name) + f".{ext}")
+        assert name in json.loads(download(f"{base}/sessions/{meta['id']}/export.json")[2])["session"]["name"]
+
+
+def partial_uploads(root) -> list:
+    return sorted(p.name for p in root.glob(".upload-*")) if root.exists() else []
+
+
+def test_upload_on_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
+    """ENOSPC midway: 507 naming the full disk, the partial recording removed (it kept the disk full)."""
+    import errno
+    import builtins
+
+    from ferops.apps import session_app
+
+    def filling_open(path, mode="r", *args, **kwargs):
+        f = builtins.open(path, mode, *args, **kwargs)
+        if "w" in mode and ".upload-" in str(path):
+            real_write, calls = f.write, []
+
+            def write(data):
+                calls.append(len(data))
+                if len(calls) > 1:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return real_write(data)
+
+            f.write = write
+        return f
+
+    root = tmp_path / "sessions"
+    video = webm_video(tmp_path / "v.webm", 6).read_bytes()
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        monkeypatch.setattr(session_app, "open", filling_open, raising=False)
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 2**21)
+        assert status == 507 and f"the disk of the sessions folder {root} is full" in err["detail"], err
+        assert partial_uploads(root) == [] and list(root.iterdir()) == []
+        monkeypatch.undo()
+        status, meta = http("POST", f"{base}/api/upload?filename=visit.webm", video)  # space again: it works
+        assert status == 200 and wait_done(base, meta["id"])["frames"] == 6
+
+
+def test_upload_checked_against_free_space_and_the_size_limit(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    from ferops.apps import session_app
+
+    root = tmp_path / "sessions"
+    usage = collections.namedtuple("usage", "total used free")
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(2**40, 2**40 - 2**20, 2**20))
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 2**21)
+        assert status == 507 and "not enough free disk space for visit.mp4 (2.0 MiB)" in err["detail"], err
+        assert "1.0 MiB free" in err["detail"] and partial_uploads(root) == []
+        monkeypatch.undo()
+        monkeypatch.setattr(session_app, "MAX_UPLOAD_BYTES", 1000)
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", b"\x00" * 5000)
+        assert status == 413 and "visit.mp4 is 5000 bytes: uploads are limited to 1000 bytes" in err["detail"], err
+        chunked = iter([b"\x00" * 600] * 5)  # no Content-Length: counted as it streams in
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", chunked,
+                           headers={"X-Requested-With": "ferops", "Content-Type": "video/mp4"})
+        assert status == 413 and "larger than the upload limit of 1000 bytes" in err["detail"], err
+        assert partial_uploads(root) == [] and [p for p in root.iterdir()] == []
+
+
+def test_upload_cut_off_by_the_browser_leaves_no_partial_file(tmp_path):
+    import socket
+
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(b"POST /api/upload?filename=visit.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"X-Requested-With: ferops\r\nContent-Length: 10000000\r\n\r\n" + b"\x00" * 300_000)
+            deadline = time.monotonic() + 10
+            while not partial_uploads(root):
+                assert time.monotonic() < deadline, "the upload never started"
+                time.sleep(0.05)
+        deadline = time.monotonic() + 10  # the browser is gone: the partial recording must go too
+        while partial_uploads(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert partial_uploads(root) == [] and list(root.iterdir()) == []
+        assert http("GET", f"{base}/api/sessions") == (200, [])
+
+
+def test_sessions_left_running_by_a_killed_app_are_interrupted_at_start(tmp_path):
+    """The app killed mid-session: at the next start its session says interrupted, with the frames and
+    length its log holds (the line cut mid-write dropped), and the half-written video and upload are gone.
+    A session of an app still running on the same folder is left alone."""
+    import subprocess
+    import sys
+
+    from ferops.apps import sessions
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    root = tmp_path / "sessions"
+    crashed, elsewhere = "20250101-100000-aaaa", "20250101-110000-bbbb"
+    try:
+        for sid, pid in [(crashed, dead.pid), (elsewhere, other.pid)]:
+            sessions.create(root, {"id": sid, "name": sid, "started": "2025-01-01T10:00:00+00:00", "state": "running",
+                                   "frames": 0, "duration_s": None, "error": None, "recording": None,
+                                   "annotated_video": None, "names": {}, "app_pid": pid})
+            lines = [json.dumps({"frame": k, "t": 1.5 + k / 10, "wall": "2025-01-01T10:00:00.000+00:00",
+                                 "faces": []}) + "\n" for k in range(4)]
+            (root / sid / "session.jsonl").write_text("".join(lines) + '{"frame": 4, "t": 1.9, "wa')
+            (root / sid / ".annotated.partial.webm").write_bytes(b"\x1aE\xdf\xa3 half a video")
+        (root / f".upload-{dead.pid}-0a0b.mp4").write_bytes(b"\x00" * 1000)
+        (root / f".upload-{other.pid}-0c0d.mp4").write_bytes(b"\x00" * 1000)
+
+        with app_server(root, BrightnessClassifier()) as (base, _):
+            status, meta = http("GET", f"{base}/api/sessions/{crashed}")
+            assert status == 200 and meta["state"] == "interrupted" and meta["frames"] == 4, meta
+            assert meta["duration_s"] == pytest.approx(0.3) and "interrupted" in meta["error"]
+            assert sorted(p.name for p in (root / crashed).iterdir()) == ["session.json", "session.jsonl"]
+            assert (root / crashed / "session.jsonl").read_text() == "".join(lines)
+            assert http("POST", f"{base}/api/sessions/{crashed}/stop")[0] == 409
+            status, page = http("GET", f"{base}/sessions/{crashed}")
+            assert status == 200 and "interrupted" in page
+            assert {m["id"]: m["state"] for m in http("GET", f"{base}/api/sessions")[1]} == {
+                crashed: "interrupted", elsewhere: "running"}
+            assert (root / elsewhere / ".annotated.partial.webm").exists()
+            assert sorted(p.name for p in root.glob(".upload-*")) == [f".upload-{other.pid}-0c0d.mp4"]
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_session_list_leaves_out_entries_not_named_as_their_folder(tmp_path):
+    from pathlib import Path
+
+    import ferops.apps
+
+    root = tmp_path / "sessions"
+    shown, _ = copied_sessions(root)
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        status, listed = http("GET", f"{base}/api/sessions")
+        assert status == 200 and [m["id"] for m in listed] == [shown] and listed[0]["name"] == HOSTILE
+    page = (Path(ferops.apps.__file__).parent / "static" / "app.html").read_text()
+    assert "innerHTML" not in page, "the page shows session data as text (textContent), never as HTML"
+
+
+def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
+    from test_webcam import undecodable_video
+
+    video = undecodable_video(tmp_path / "visit.mp4")
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, app):
+        status, err = http("POST", f"{base}/api/sessions", {"source": str(video)})
+        assert status == 400 and err["detail"] == f"{video} is not a readable video (no frame of it can be decoded)"
+        status, err = http("POST", f"{base}/api/upload?filename=visit.mp4", video.read_bytes())
+        assert status == 400 and err["detail"] == "visit.mp4 is not a readable video", err
+        assert not root.exists() or list(root.iterdir()) == []
+        # Not known at the start (the check passed): the session fails, saying why, not "finished" with 0 frames
+        monkeypatch.setattr(live, "_first_frame_decodes", lambda path: True)
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video)})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+        assert meta["state"] == "failed" and "is not a readable video" in meta["error"] and meta["frames"] == 0

@@ -440,3 +440,43 @@ def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model
     with open(log, "w") as f, pytest.raises(live.SourceError, match="ended after 40 of its 100 frames"):
         live.run(source, HaarDetector(), clf, live.Options(), log=f)
     assert len(log.read_text().splitlines()) == 40
+
+
+def undecodable_video(path: Path, n: int = 10) -> Path:
+    """A valid mp4 container listing n frames whose data is all zeros: OpenCV opens it, decodes nothing."""
+    data = bytearray(write_video(path, [np.full((480, 640, 3), 20 * k, np.uint8) for k in range(n)]).read_bytes())
+    start, moov = data.index(b"mdat") + 4, data.index(b"moov") - 4
+    assert start < moov, "mp4v writes the frames before the index"
+    data[start:moov] = bytes(moov - start)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_video_with_no_decodable_frame_is_refused(cli_env, tmp_path):
+    video = undecodable_video(tmp_path / "visit.mp4")
+    capture = cv2.VideoCapture(str(video))
+    assert capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 10 and not capture.read()[0]
+    capture.release()
+    one_line_error(cli_env.invoke(app, ["webcam", "--source", str(video), "--headless"]),
+                   f"{video} is not a readable video (no frame of it can be decoded)")
+
+
+def test_a_file_that_yields_no_frame_while_running_is_an_error():
+    """Where the first frame decoded at the check but not in the run: an error, not a finished empty run."""
+
+    class NoFrames:
+        def read(self):
+            return False, None
+
+        def get(self, _):
+            return 10.0
+
+        def release(self):
+            pass
+
+    class NoFaces:
+        def detect(self, _):
+            return []
+
+    with pytest.raises(live.SourceError, match="visit.mp4 is not a readable video"):
+        live.run(live.Source("visit.mp4", NoFrames(), "file", finite=True), NoFaces(), None, live.Options())

@@ -92,7 +92,20 @@ def open_source(spec: str) -> Source:
         raise SourceError(f"{spec} is not a readable video")
     if cap.get(cv2.CAP_PROP_POS_FRAMES) > 0:  # the probe above consumed a frame: rewind
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    if not _first_frame_decodes(path):  # a container with frames listed that none of decode
+        cap.release()
+        raise SourceError(f"{spec} is not a readable video (no frame of it can be decoded)")
     return Source(spec, cap, "file", finite=True)
+
+
+def _first_frame_decodes(path: Path) -> bool:
+    """Read with a capture of its own: the source's capture stays at the recording's start."""
+    probe = cv2.VideoCapture(str(path))
+    try:
+        ok, frame = probe.read()
+        return bool(ok) and frame is not None and frame.size > 0
+    finally:
+        probe.release()
 
 
 # FFmpeg "plays" text files through its tty demuxer (ANSI art): never a recording.
@@ -234,6 +247,8 @@ def run(
             if not ok:
                 if source.finite:
                     _check_complete(source, frame_no)
+                    if frame_no == 0 and source.kind == "file":
+                        raise SourceError(f"{source.spec} is not a readable video (no frame of it can be decoded)")
                     break
                 frame = _recover(source, options, frame_no)
             now = time.monotonic()

@@ -10,11 +10,13 @@ page of a session is rendered here from its log through `ferops.apps.report` (pe
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import html
 import json
 import os
 import secrets
+import shutil
 import threading
 import time
 from datetime import UTC, datetime
@@ -23,12 +25,17 @@ from pathlib import Path
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ferops.apps import live, people, report, sessions
 from ferops.apps.session_runner import SessionRunner
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_COOKIE = "ferops_token"
+# An upload is refused (413) above this size, and (507) where it would leave less than the reserve free
+# on the sessions folder's disk (the session's log and metadata are written there next).
+MAX_UPLOAD_BYTES = 32 * 2**30
+FREE_RESERVE_BYTES = 256 * 2**20
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp"}
 
 
@@ -43,6 +50,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                token: str | None = None, memory_s: float | None = None) -> FastAPI:
     """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
     runners: dict[str, SessionRunner] = {}
+    sessions.recover(root)  # what a killed app left: sessions marked running, half-written files
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -116,6 +124,7 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
                 "recording": None,
                 "annotated_video": None,
                 "names": {},
+                "app_pid": os.getpid(),  # this session runs while this process does (sessions.recover)
             }
             try:
                 folder = sessions.create(root, meta)
@@ -164,17 +173,38 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         if suffix not in VIDEO_SUFFIXES:
             known = ", ".join(sorted(VIDEO_SUFFIXES))
             raise HTTPException(400, f"{filename} is not a video file (expected one of {known})")
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            tmp = root / f".upload-{secrets.token_hex(4)}{suffix}"
+        declared = request.headers.get("content-length")
+        declared = int(declared) if declared and declared.isdecimal() else None
+        if declared is not None and declared > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"{filename} is {_size(declared)}: uploads are limited to "
+                                f"{_size(MAX_UPLOAD_BYTES)}")
+        tmp = root / f".upload-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+        try:  # whatever stops the upload (a full disk, the browser gone, an error), no partial file stays
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                free = shutil.disk_usage(root).free
+            except OSError as e:
+                raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
+            if declared is not None and declared + FREE_RESERVE_BYTES > free:
+                raise HTTPException(507, f"not enough free disk space for {filename} ({_size(declared)}) in the "
+                                    f"sessions folder {root}: {_size(free)} free")
             size = 0
-            with open(tmp, "wb") as f:
-                async for chunk in request.stream():
-                    f.write(chunk)
-                    size += len(chunk)
-        except OSError as e:
-            raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
-        try:
+            try:
+                with open(tmp, "wb") as f:
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > MAX_UPLOAD_BYTES:
+                            raise HTTPException(413, f"{filename} is larger than the upload limit of "
+                                                f"{_size(MAX_UPLOAD_BYTES)}")
+                        f.write(chunk)
+            except ClientDisconnect:
+                raise HTTPException(400, f"the upload of {filename} was interrupted (the browser disconnected)") \
+                    from None
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise HTTPException(507, f"the disk of the sessions folder {root} is full: {filename} was not "
+                                        "stored") from None
+                raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
             if size == 0:
                 raise HTTPException(400, f"the upload of {filename} is empty")
             try:
@@ -358,9 +388,23 @@ def model_version(model_uri: str) -> str | None:
         return None
 
 
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
 def _download(meta: dict, ext: str) -> dict:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in meta["name"])[:60] or meta["id"]
-    return {"Content-Disposition": f'attachment; filename="{safe}.{ext}"'}
+    """The file name of a download, in any script: the name's letters and digits (RFC 5987/6266 filename*,
+    UTF-8), and an ASCII filename= for old clients (accents dropped; the session id where nothing is left)."""
+    import unicodedata
+    from urllib.parse import quote
+
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(meta["name"]))[:60]
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    sid = "".join(c for c in str(meta.get("id")) if c.isascii() and (c.isalnum() or c in "-_")) or "session"
+    ascii_name = plain if any(c.isalnum() for c in plain) else sid
+    full = name if any(c.isalnum() for c in name) else sid
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}.{ext}\"; "
+                                   f"filename*=UTF-8''{quote(f'{full}.{ext}', safe='')}"}
 
 
 def _naming(summary: dict) -> str:

@@ -74,7 +74,8 @@ def update_meta(folder: Path, **changes) -> dict:
 
 
 def list_sessions(root: Path) -> list[dict]:
-    """Every session's metadata, newest first; a folder with unreadable metadata is listed as damaged."""
+    """Every session's metadata, newest first; a folder with unreadable metadata is listed as damaged, and
+    one whose metadata names another id (copied or edited by hand: not this folder's) is left out."""
     out = []
     if not root.is_dir():
         return out
@@ -82,10 +83,73 @@ def list_sessions(root: Path) -> list[dict]:
         if not _ID.match(folder.name) or not (folder / META).is_file():
             continue
         try:
-            out.append(read_meta(folder))
+            meta = read_meta(folder)
         except (OSError, ValueError):
-            out.append({"id": folder.name, "name": folder.name, "state": "damaged (unreadable session.json)"})
-    return sorted(out, key=lambda m: m.get("started", ""), reverse=True)
+            meta = {"id": folder.name, "name": folder.name, "state": "damaged (unreadable session.json)"}
+        if isinstance(meta, dict) and meta.get("id") == folder.name:
+            out.append(meta)
+    return sorted(out, key=lambda m: str(m.get("started", "")), reverse=True)
+
+
+def recover(root: Path) -> list[str]:
+    """After a crash (the app killed, a power cut): the sessions still marked running by an app that is
+    gone become "interrupted", with their frames and duration counted from the log (a last line cut
+    mid-write is removed), and the half-written files are deleted (the annotated video's partial file,
+    hidden uploads). Sessions and uploads of an app still running on this folder are left alone.
+    Returns the ids recovered."""
+    if not root.is_dir():
+        return []
+    for part in root.glob(".upload-*"):
+        if not _alive(part.name.split("-")[1]):
+            part.unlink(missing_ok=True)
+    done = []
+    for folder in root.iterdir():
+        if not _ID.match(folder.name) or not (folder / META).is_file():
+            continue
+        try:
+            meta = read_meta(folder)
+            if meta.get("state") != "running" or _alive(meta.get("app_pid")):
+                continue
+            frames, times = 0, []
+            if (folder / LOG).is_file():
+                data = (folder / LOG).read_bytes()
+                complete = data[: data.rfind(b"\n") + 1]
+                if len(complete) < len(data):  # the record being written when it died
+                    with open(folder / LOG, "r+b") as f:
+                        f.truncate(len(complete))
+                for line in complete.splitlines():
+                    try:
+                        times.append(float(json.loads(line)["t"]))
+                        frames += 1
+                    except (ValueError, KeyError, TypeError):
+                        pass  # a damaged line: the review names it
+            for part in folder.glob(".*.partial.*"):
+                part.unlink(missing_ok=True)
+            update_meta(folder, state="interrupted", frames=frames,
+                        duration_s=round(times[-1] - times[0], 3) if times else 0.0,
+                        error="interrupted: the app stopped while this session ran (killed or crashed); "
+                              f"the log holds its first {frames} frames",
+                        annotated_video=ANNOTATED if (folder / ANNOTATED).is_file() else None)
+            done.append(folder.name)
+        except (OSError, ValueError):
+            continue  # unreadable: listed as damaged
+    return done
+
+
+def _alive(pid) -> bool:
+    """Whether an app process with this pid (as recorded) still runs here."""
+    import os
+
+    try:
+        pid = int(pid)
+        if pid == os.getpid():
+            return False
+        os.kill(pid, 0)
+    except (TypeError, ValueError, ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def delete(root: Path, session_id: str) -> None:

@@ -41,7 +41,10 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import signal
+import threading
+import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import shared_memory
@@ -249,12 +252,13 @@ class VideoFaceFinder:
         if self._helper is None:
             # spawn: the parent holds TensorFlow's threads, which a forked child must not inherit. The
             # helper ignores SIGINT: Ctrl-C in a terminal reaches the whole process group, and the
-            # webcam's own handler stops the run cleanly, closing the helper after the last frame.
+            # webcam's own handler stops the run cleanly, closing the helper after the last frame. It
+            # ends itself when this process dies without closing it (killed: see _helper_start).
             self._helper = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=signal.signal,
-                initargs=(signal.SIGINT, signal.SIG_IGN),
+                initializer=_helper_start,
+                initargs=(os.getpid(),),
             )
         return self._helper
 
@@ -279,6 +283,21 @@ def _in_frame(detector: YuNetDetector, crop: np.ndarray, origin, zoom: float, mi
     rows[:, [1, 5, 7, 9, 11, 13]] += origin[0]  # box x and every landmark's x
     rows[:, [2, 6, 8, 10, 12, 14]] += origin[1]
     return rows
+
+
+def _helper_start(parent: int) -> None:
+    """In the helper process, first: ignore SIGINT, and end when the parent dies (SIGKILL, a crash: it never
+    closes the pool, and the helper, blocked on a queue whose write end it holds itself, would wait for
+    good). A thread watching the parent's pid: unlike PR_SET_PDEATHSIG it follows the process, not the
+    thread that happened to start the helper."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @functools.cache

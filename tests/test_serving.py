@@ -63,6 +63,10 @@ def test_synthetic_crops_any_size_and_colour_match_in_process(server):
     expected = clf.classify_faces([gray, colour, decoded_jpeg])
     assert np.allclose(probs_of(preds), expected, atol=1e-3)
     assert [p["label"] for p in preds] == [EMOTIONS[i] for i in expected.argmax(axis=1)]
+    for p, e in zip(preds, expected):  # valence beside the seven: their probabilities summed in three groups
+        assert p["valence"]["probs"]["positive"] == pytest.approx(e[EMOTIONS.index("happy")], abs=1e-3)
+        assert p["valence"]["probs"]["neutral"] == pytest.approx(e[EMOTIONS.index("neutral")], abs=1e-3)
+        assert p["valence"]["label"] == max(p["valence"]["probs"], key=p["valence"]["probs"].get)
 
 
 def test_dataframe_split_and_tensor_inputs(server):

@@ -91,6 +91,39 @@ def test_use_store_for_reading_accepts_an_existing_db_and_stages_may_create_one(
     assert tracking.use_store(create=False) == "sqlite:///mlflow.db"
 
 
+# --- a damaged store ------------------------------------------------------------------------------
+
+
+def corrupt_store(folder):
+    db = folder / "mlflow.db"
+    db.write_bytes(np.random.default_rng(0).integers(0, 256, 64 * 1024, dtype=np.uint8).tobytes())
+    return db
+
+
+@pytest.mark.parametrize("command", ["predict", "serve", "stage"])
+def test_a_corrupt_store_is_one_line_naming_the_file(tmp_path, command):
+    """A mlflow.db of random bytes: one error line naming the file (was 374 lines of SQLAlchemy traceback)."""
+    repo = make_pipeline_copy(tmp_path) if command == "stage" else tmp_path
+    db = corrupt_store(repo)
+    before = db.read_bytes()
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((64, 64, 3), 128, np.uint8))
+    args = {
+        "predict": [venv.executable("ferops"), "predict", "face.png"],
+        "serve": [venv.executable("ferops"), "serve", "--port", "9"],
+        "stage": [str(repo / "stages" / "python"), "stages/ingest.py"],
+    }[command]
+    result = subprocess.run(args, cwd=repo, env=clean_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    expected = (
+        f"the MLflow store {db} (tracking URI sqlite:///mlflow.db) is not a readable SQLite database "
+        "(file is not a database); restore it from a backup, or move it aside to start a new store"
+    )
+    assert lines[-1].startswith("error: ") and lines[-1].endswith(expected), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and len(lines) <= 3, result.stderr[-2000:]  # TF's start-up notes
+    assert db.read_bytes() == before, "the damaged store is left as it was"
+
+
 # --- one trainer per checkpoint -------------------------------------------------------------------
 
 HOLDER = """

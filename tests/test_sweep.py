@@ -92,3 +92,17 @@ def test_sweep_to_an_unreachable_cluster_says_so_in_seconds(tmp_path):
     assert "Traceback" not in r.stderr and time.monotonic() - start < 60
     assert not (tmp_path / "mlflow.db").exists(), "refused before any work"
 
+
+def test_sweep_asking_more_cpus_than_the_cluster_has_is_refused(tmp_path):
+    import os
+    import re
+
+    r = sweep_process(tmp_path, "--cpus-per-trial", "4096")  # was: the trial waited forever for its CPUs
+    assert r.returncode == 1, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"error: --cpus-per-trial 4096 is more than the Ray cluster offers: its largest node has (\d+) CPUs "
+        r"\((\d+) CPUs on 1 node\); a trial runs on one node, so ask for at most (\d+)", line
+    )
+    assert m and m[1] == m[2] == m[3] and 0 < int(m[1]) <= os.cpu_count(), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and not (tmp_path / "mlflow.db").exists()

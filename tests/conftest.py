@@ -127,6 +127,22 @@ def real_faces(n: int, usage: str = "PrivateTest") -> tuple[np.ndarray, np.ndarr
     return table.pixels[sel], table.labels[sel]
 
 
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A folder on its own 100 KiB file system (a tmpfs, so root only): a disk that fills up."""
+    import subprocess
+
+    folder = tmp_path / "tiny_disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 @pytest.fixture(scope="session")
 def registered_model(tmp_path_factory):
     """A `fer` model registered and promoted in a throwaway SQLite store: (tracking_uri, keras_path, workdir).

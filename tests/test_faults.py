@@ -91,6 +91,96 @@ def test_use_store_for_reading_accepts_an_existing_db_and_stages_may_create_one(
     assert tracking.use_store(create=False) == "sqlite:///mlflow.db"
 
 
+# --- dvc killed alone -----------------------------------------------------------------------------
+
+
+def trainer_of(repo) -> int | None:
+    """The pid of the train stage's Python running in `repo` (after stages/python's exec), if any."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            if argv[1:3] == [b"stages/train.py", b""] and os.readlink(f"/proc/{pid}/cwd") == str(repo):
+                return int(pid)
+        except OSError:
+            pass
+    return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killing_dvc_alone_ends_its_trainer(tmp_path):
+    """kill -9 of only `dvc` during `dvc repro`: its trainer must not run on and later overwrite the model
+    and metrics that a later `dvc repro` restored."""
+    import signal
+
+    repo = make_pipeline_copy(tmp_path, epochs=100000, patience=100000)  # trains until killed
+    proc = subprocess.Popen(["dvc", "repro", "train"], cwd=repo, env=clean_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    trainer = None
+    try:
+        deadline = time.monotonic() + 300
+        while (trainer := trainer_of(repo)) is None:
+            assert proc.poll() is None and time.monotonic() < deadline, "the train stage did not start"
+            time.sleep(0.2)
+        time.sleep(2)  # into its work
+        assert alive(trainer)
+        os.kill(proc.pid, signal.SIGKILL)  # dvc alone
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while alive(trainer) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(trainer), "the trainer runs on without its dvc"
+    finally:
+        for pid in (trainer, proc.pid):
+            if pid is not None and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything else the run started
+        except ProcessLookupError:
+            pass
+
+
+# --- a damaged store ------------------------------------------------------------------------------
+
+
+def corrupt_store(folder):
+    db = folder / "mlflow.db"
+    db.write_bytes(np.random.default_rng(0).integers(0, 256, 64 * 1024, dtype=np.uint8).tobytes())
+    return db
+
+
+@pytest.mark.parametrize("command", ["predict", "serve", "stage"])
+def test_a_corrupt_store_is_one_line_naming_the_file(tmp_path, command):
+    """A mlflow.db of random bytes: one error line naming the file (was 374 lines of SQLAlchemy traceback)."""
+    repo = make_pipeline_copy(tmp_path) if command == "stage" else tmp_path
+    db = corrupt_store(repo)
+    before = db.read_bytes()
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((64, 64, 3), 128, np.uint8))
+    args = {
+        "predict": [venv.executable("ferops"), "predict", "face.png"],
+        "serve": [venv.executable("ferops"), "serve", "--port", "9"],
+        "stage": [str(repo / "stages" / "python"), "stages/ingest.py"],
+    }[command]
+    result = subprocess.run(args, cwd=repo, env=clean_env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    expected = (
+        f"the MLflow store {db} (tracking URI sqlite:///mlflow.db) is not a readable SQLite database "
+        "(file is not a database); restore it from a backup, or move it aside to start a new store"
+    )
+    assert lines[-1].startswith("error: ") and lines[-1].endswith(expected), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and len(lines) <= 3, result.stderr[-2000:]  # TF's start-up notes
+    assert db.read_bytes() == before, "the damaged store is left as it was"
+
+
 # --- one trainer per checkpoint -------------------------------------------------------------------
 
 HOLDER = """

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -64,9 +65,42 @@ def test_page_streams_the_annotated_video_and_stop_ends_the_run(tmp_path, regist
         assert 'src="/stream"' in html and "Stop" in html
         frame = first_jpeg(page.url + "stream")
         assert frame.shape == (480, 640, 3) and banner_is_drawn(frame)
-        urllib.request.urlopen(urllib.request.Request(page.url + "stop", method="POST"), timeout=10)
+        urllib.request.urlopen(urllib.request.Request(page.url + "stop", method="POST", headers=FROM_PAGE), timeout=10)
         worker.join(timeout=60)
     assert not worker.is_alive() and 0 < done["n"] < 400, "Stop ended the run before the video's end"
+
+
+FROM_PAGE = {"X-Requested-With": "ferops"}  # what the page's own Stop button sends
+
+
+def request(url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_page_answers_only_local_hosts_and_stops_only_from_itself():
+    """As `ferops app`: another web site open in the browser cannot stop the run with a plain cross-site
+    POST (no custom header without CORS), nor read the page through a rebinding DNS name."""
+    stop = threading.Event()
+    with LivePage(stop) as page:
+        port = page.url.rsplit(":", 1)[1].strip("/")
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.evil:80"):
+            for method in ("GET", "POST"):
+                status, text = request(page.url + ("stop" if method == "POST" else ""), method,
+                                       {"Host": host, **FROM_PAGE}, b"" if method == "POST" else None)
+                assert status == 400 and "invalid Host header" in text, (host, method, status, text)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}  # what a cross-site <form> sends
+        for headers in (form, {**form, "X-Requested-With": "XMLHttpRequest"}):
+            status, text = request(page.url + "stop", "POST", headers, b"x=1")
+            assert status == 403 and "X-Requested-With: ferops" in text, (status, text)
+        assert not stop.is_set(), "a refused request stopped the run"
+        for host in (f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+            assert request(page.url, headers={"Host": host})[0] == 200, host
+        assert request(page.url + "stop", "POST", FROM_PAGE, b"")[0] == 204 and stop.is_set()
 
 
 def read_stderr_until(proc, pattern: str, timeout: float = 180) -> re.Match:

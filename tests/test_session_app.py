@@ -455,3 +455,23 @@ def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
         assert status == 200, meta
         meta = wait_done(base, meta["id"])
         assert meta["state"] == "failed" and "is not a readable video" in meta["error"] and meta["frames"] == 0
+
+
+def test_saved_video_that_fails_to_write_fails_the_session(tmp_path, monkeypatch):
+    """"Save the annotated video" on a disk that drops the writes: the session fails naming the video,
+    which is not listed as saved; the log keeps every frame."""
+    from test_webcam import SilentlyFailingWriter
+
+    video = webm_video(tmp_path / "v.webm", 8)
+    monkeypatch.setattr(live.cv2, "VideoWriter", SilentlyFailingWriter)
+    root = tmp_path / "sessions"
+    with app_server(root, BrightnessClassifier()) as (base, _):
+        status, meta = http("POST", f"{base}/api/sessions", {"source": str(video), "save_video": True})
+        assert status == 200, meta
+        meta = wait_done(base, meta["id"])
+    folder = root / meta["id"]
+    assert meta["state"] == "failed", meta
+    assert meta["error"].startswith(f"cannot write the video {folder / 'annotated.webm'}: the file is unplayable")
+    assert meta["annotated_video"] is None and not (folder / "annotated.webm").exists()
+    lines = (folder / "session.jsonl").read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(8))

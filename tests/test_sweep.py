@@ -61,3 +61,48 @@ def test_sweep_without_data_is_one_error_line(tmp_path):
         and result.output.strip()
         == f"error: training data {tmp_path / 'none.csv'} not found (pass --csv or set FER2013_CSV)"
     )
+
+
+def sweep_process(tmp_path, *args: str, timeout: float = 240):
+    """`ferops sweep` as users run it, on a tiny synthetic CSV; a hang is a TimeoutExpired, never a stuck test."""
+    import subprocess
+
+    from conftest import clean_env
+    from ferops.core import venv
+
+    csv = write_csv(tmp_path / "fer.csv", synthetic_rows(per_class=4))
+    return subprocess.run(
+        [venv.executable("ferops"), "sweep", "--trials", "1", "--epochs", "1", "--csv", str(csv), "--params",
+         str(REPO / "params.yaml"), "--storage", str(tmp_path / "tune"), *args],
+        cwd=tmp_path, env=clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}"),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def test_sweep_to_an_unreachable_cluster_says_so_in_seconds(tmp_path):
+    import time
+
+    start = time.monotonic()
+    r = sweep_process(tmp_path, "--ray-address", "127.0.0.1:9", timeout=120)  # was: Ray retried forever
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: Ray cluster 127.0.0.1:9 (--ray-address) is unreachable (Connection refused at 127.0.0.1:9 within "
+        "5 s); start it (ray start --head), or leave --ray-address and RAY_ADDRESS unset to run Ray on this machine"
+    ), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and time.monotonic() - start < 60
+    assert not (tmp_path / "mlflow.db").exists(), "refused before any work"
+
+
+def test_sweep_asking_more_cpus_than_the_cluster_has_is_refused(tmp_path):
+    import os
+    import re
+
+    r = sweep_process(tmp_path, "--cpus-per-trial", "4096")  # was: the trial waited forever for its CPUs
+    assert r.returncode == 1, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"error: --cpus-per-trial 4096 is more than the Ray cluster offers: its largest node has (\d+) CPUs "
+        r"\((\d+) CPUs on 1 node\); a trial runs on one node, so ask for at most (\d+)", line
+    )
+    assert m and m[1] == m[2] == m[3] and 0 < int(m[1]) <= os.cpu_count(), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and not (tmp_path / "mlflow.db").exists()

@@ -480,3 +480,56 @@ def test_a_file_that_yields_no_frame_while_running_is_an_error():
 
     with pytest.raises(live.SourceError, match="visit.mp4 is not a readable video"):
         live.run(live.Source("visit.mp4", NoFrames(), "file", finite=True), NoFaces(), None, live.Options())
+
+
+def test_full_disk_keeps_the_partial_video_and_says_so(tmp_path, registered_model, tiny_disk):
+    """OpenCV's writer drops frames on a full disk with a warning each and no error: the run stops at
+    once with one error line, the unplayable video keeps its temporary name, the log stays complete."""
+    video = noise_video(tmp_path / "v.mp4", 100)  # ~190 KB annotated
+    log, out = tmp_path / "s.jsonl", tiny_disk / "annotated.mp4"
+    r = run_cli(
+        "webcam", "--source", str(video), "--headless", "--log", str(log), "--output", str(out),
+        env=clean_env(MLFLOW_TRACKING_URI=registered_model[0]),
+    )
+    assert r.returncode == 1, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    partial = tiny_disk / ".annotated.partial.mp4"
+    assert lines[-1].startswith(f"error: cannot write the video {out}: the disk is full"), r.stderr[-2000:]
+    assert f"the incomplete video is left at {partial}" in lines[-1]
+    assert r.stderr.count("Failed to write frame") <= 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not out.exists() and partial.exists()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 0 < len(records) < 100 and [rec["frame"] for rec in records] == list(range(len(records)))
+
+
+class SilentlyFailingWriter:
+    """cv2.VideoWriter on a disk that fails its writes (a quota, an I/O error): opens, accepts every
+    frame without complaint, and leaves a file nothing can play."""
+
+    def __init__(self, path, *args):
+        self.path = Path(path)
+        self.path.write_bytes(b"\x00\x00\x00\x1cftypisom")
+
+    def isOpened(self):
+        return True
+
+    def write(self, frame):
+        pass
+
+    def release(self):
+        pass
+
+
+def test_video_that_did_not_get_written_is_an_error_not_renamed(tmp_path, registered_model, monkeypatch):
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    source = live.open_source(str(noise_video(tmp_path / "v.mp4", 6)))
+    monkeypatch.setattr(live.cv2, "VideoWriter", SilentlyFailingWriter)
+    log, out = tmp_path / "s.jsonl", tmp_path / "annotated.mp4"
+    with open(log, "w") as f, pytest.raises(live.OutputError) as e:
+        live.run(source, HaarDetector(), clf, live.Options(), log=f, writer_path=out)
+    assert str(e.value) == (
+        f"cannot write the video {out}: the file is unplayable after 6 frames (a write failed); "
+        f"the incomplete video is left at {tmp_path / '.annotated.partial.mp4'}"
+    )
+    assert not out.exists() and (tmp_path / ".annotated.partial.mp4").exists()
+    assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == list(range(6))

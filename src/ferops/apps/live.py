@@ -235,9 +235,12 @@ def run(
     Each frame's log line is written and flushed before the next frame is read, so whatever stops
     the run, the log holds complete JSON lines for every frame processed. The annotated video is
     written to a temporary file beside `writer_path` and renamed there once finished (playable).
+    OpenCV's writer never reports a failed write (a full disk): the run stops with an OutputError
+    when the disk fills, or when the finished file does not hold the frames written, and the
+    incomplete video keeps its temporary name.
     """
     tracker = PersonTracker(alpha=SMOOTH_ALPHA if options.smooth else 1.0, memory_s=options.memory_s)
-    writer = None
+    writer, written, video_failed, problem, ended = None, 0, False, None, False
     tmp_video = writer_path.with_name(f".{writer_path.stem}.partial{writer_path.suffix}") if writer_path else None
     start = time.monotonic()
     frame_no, fps, last = 0, None, start
@@ -271,15 +274,29 @@ def run(
                 if writer is None:
                     writer = _open_writer(tmp_video, frame, source)
                 writer.write(frame)
+                written += 1
+                if _disk_full(tmp_video):
+                    video_failed = True
+                    raise OutputError(
+                        f"cannot write the video {writer_path}: the disk is full (no space left in "
+                        f"{tmp_video.parent}) after {written} frames; the incomplete video is left at {tmp_video}"
+                    )
             frame_no += 1
             if show is not None and not show(frame):
                 break
+        ended = True
     finally:
         try:
             if writer is not None:
                 writer.release()  # writes the mp4's index (moov): the file is playable from here on
-                os.replace(tmp_video, writer_path)
+                problem = None if video_failed else _unfinished(tmp_video, written)
+                if problem is None and not video_failed:
+                    os.replace(tmp_video, writer_path)
             source.capture.release()
+            if problem is not None and ended:  # else the error under way says why
+                raise OutputError(
+                    f"cannot write the video {writer_path}: {problem}; the incomplete video is left at {tmp_video}"
+                )
         finally:
             if hasattr(detector, "close"):  # a video finder's helper process (runtime.video_faces)
                 detector.close()
@@ -315,6 +332,30 @@ def _recover(source: Source, options: Options, frame_no: int) -> np.ndarray:
     raise SourceError(
         f"{source.kind} {source.spec} dropped after {frame_no} frames; gave up after {options.retries} retries"
     )
+
+
+def _disk_full(path: Path) -> bool:
+    """No space left where the video is written: OpenCV's writer drops what it cannot write, silently."""
+    try:
+        st = os.statvfs(path.parent)
+    except (AttributeError, OSError):  # no statvfs (Windows): the finished file is still checked
+        return False
+    blocks = st.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else st.f_bavail
+    return st.f_blocks > 0 and blocks == 0
+
+
+def _unfinished(path: Path, written: int) -> str | None:
+    """Why the finished video file does not play back the frames written, or None when it does."""
+    check = cv2.VideoCapture(str(path))
+    try:
+        if not check.isOpened() or not check.grab():
+            return f"the file is unplayable after {written} frames (a write failed)"
+        count = check.get(cv2.CAP_PROP_FRAME_COUNT)  # exact for mp4, from the duration for WebM
+        if count > 0 and count < 0.9 * written - 1:
+            return f"the file holds {int(count)} of the {written} frames written (a write failed)"
+        return None
+    finally:
+        check.release()
 
 
 def _open_writer(path: Path, frame: np.ndarray, source: Source) -> cv2.VideoWriter:

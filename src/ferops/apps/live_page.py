@@ -83,13 +83,27 @@ img{max-width:100%;border:1px solid #555}button{font-size:1.2em;padding:.4em 1.5
 <script>
 const state = document.getElementById('state');
 function stop() {
-  fetch('/stop', {method: 'POST'}).then(() => { state.textContent = 'stopped'; });
+  fetch('/stop', {method: 'POST', headers: {'X-Requested-With': 'ferops'}})
+    .then(() => { state.textContent = 'stopped'; });
 }
 document.getElementById('stop').onclick = stop;
 document.addEventListener('keydown', e => { if (e.key === 'q' || e.key === 'Escape') stop(); });
 document.getElementById('video').onerror = () => { state.textContent = 'ended'; };
 </script></body></html>
 """
+
+
+# As `ferops app`: only this computer's own names reach the page (a rebinding DNS name cannot), and a
+# change needs a header that another web site's page cannot send without CORS (a plain cross-site POST).
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def host_name(header: str | None) -> str:
+    """A Host header's name without its port: '127.0.0.1:8000' -> '127.0.0.1', '[::1]:8000' -> '[::1]'."""
+    host = (header or "").strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class LivePage:
@@ -103,7 +117,26 @@ class LivePage:
             def log_message(self, *args):  # the terminal is the user's: no access log
                 pass
 
+            def refuse(self, status: int, detail: str) -> None:
+                body = (detail + "\n").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def allowed(self, change: bool) -> bool:
+                if host_name(self.headers.get("Host")) not in LOCAL_HOSTS:
+                    self.refuse(400, "invalid Host header: open the live view at " + page.url)
+                    return False
+                if change and self.headers.get("X-Requested-With") != "ferops":
+                    self.refuse(403, "changes need the X-Requested-With: ferops header")
+                    return False
+                return True
+
             def do_GET(self):
+                if not self.allowed(change=False):
+                    return
                 if self.path == "/":
                     body = PAGE.encode()
                     self.send_response(200)
@@ -126,6 +159,8 @@ class LivePage:
                     self.send_error(404)
 
             def do_POST(self):
+                if not self.allowed(change=True):
+                    return
                 if self.path == "/stop":
                     page.stop.set()
                     self.send_response(204)

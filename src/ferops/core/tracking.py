@@ -6,7 +6,9 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,6 +52,24 @@ def _check_server(uri: str) -> None:
         ) from None
 
 
+def _check_readable(uri: str) -> None:
+    # A damaged store (a file of random bytes, a half-copied backup) makes SQLAlchemy print pages of
+    # tracebacks from deep inside MLflow: one read of its schema, read-only, names the file instead.
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            db.execute("SELECT name FROM sqlite_master").fetchall()
+    except sqlite3.Error as e:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):  # busy, not damaged
+            return
+        raise StoreError(
+            f"the MLflow store {path.resolve()} (tracking URI {uri}) is not a readable SQLite database ({e}); "
+            "restore it from a backup, or move it aside to start a new store"
+        ) from None
+
+
 def _check_sqlite(uri: str) -> None:
     path = Path(uri.removeprefix("sqlite:///"))
     if path.is_file():
@@ -75,8 +95,10 @@ def use_store(create: bool = True) -> str:
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
         _check_server(uri)
-    elif scheme == "sqlite" and not create:
-        _check_sqlite(uri)
+    elif scheme == "sqlite":
+        if not create:
+            _check_sqlite(uri)
+        _check_readable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -61,14 +61,44 @@ def _absolute_tracking_uri() -> str:
     return uri
 
 
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def check_ray_address(address: str, given_as: str) -> None:
+    """BatchError, in seconds, where nothing answers at a cluster's address: ray.init retries it forever."""
+    import socket
+    from urllib.parse import urlparse
+
+    if address in ("auto", "local"):
+        return
+    url = urlparse(address if "://" in address else f"gcs://{address}")
+    try:
+        host, port = url.hostname, url.port or (10001 if url.scheme == "ray" else 6379)
+    except ValueError:  # not host:port: Ray's own error says what it expects
+        return
+    if not host:
+        return
+    try:
+        socket.create_connection((host, port), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        reason = e.strerror or e.__class__.__name__  # a timeout has no strerror
+        raise BatchError(
+            f"Ray cluster {address} ({given_as}) is unreachable ({reason} at {host}:{port} within "
+            f"{RAY_CONNECT_TIMEOUT_S:g} s); start it (ray start --head), or leave --ray-address and RAY_ADDRESS "
+            "unset to run Ray on this machine"
+        ) from None
+
+
 def _start_ray(address: str | None, num_cpus: int | None) -> bool:
     """Connects to `address` (or $RAY_ADDRESS), else starts Ray on this machine. True if we started it."""
     import ray
 
     if ray.is_initialized():
         return False
+    given_as = "--ray-address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
+        check_ray_address(address, given_as)
         ray.init(address=address, log_to_driver=False)
     else:
         # "local": a fresh instance on this machine, never someone else's `ray start` found by chance.

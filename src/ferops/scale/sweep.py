@@ -93,6 +93,21 @@ def _train_trial(trial: dict, arrays: dict, train_cfg: dict, meta: dict) -> None
         tune.report({"val_accuracy": val_accuracy, "mlflow_run_id": run.info.run_id})
 
 
+def check_cpus(cpus_per_trial: int) -> None:
+    """ValueError, naming what the cluster offers, where no node has the CPUs one trial asks for."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    per_node = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
+    largest = max(per_node, default=0)
+    if cpus_per_trial > largest:
+        raise ValueError(
+            f"--cpus-per-trial {cpus_per_trial} is more than the Ray cluster offers: its largest node has "
+            f"{largest} CPUs ({sum(per_node)} CPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}); "
+            f"a trial runs on one node, so ask for at most {largest}"
+        )
+
+
 def run(
     csv: Path,
     trials: int,
@@ -112,29 +127,25 @@ def run(
     from ferops.core import tracking
     from ferops.data.ingest import ingest
     from ferops.data.split import split_arrays
-    from ferops.scale.batch import _absolute_tracking_uri
+    from ferops.scale.batch import _absolute_tracking_uri, _start_ray
 
-    table, _ = ingest(csv)
-    arrays = split_arrays(table, limit=limit, seed=train_cfg["seed"])
-    if len(arrays["y_train"]) == 0 or len(arrays["y_val"]) == 0:
-        raise ValueError(f"{csv} has no Training or no PublicTest rows to train and select on")
-    sweep_id = uuid.uuid4().hex[:12]
-    tracking.setup()  # creates the experiment here, with its artifact folder beside the store
-    meta = {
-        "tracking_uri": _absolute_tracking_uri(),
-        "cpus": cpus_per_trial,
-        "limit": limit,
-        "tags": {"sweep_id": sweep_id, **tracking.lineage_tags(csv)},
-    }
-    started = False
-    if not ray.is_initialized():
-        address = ray_address or os.environ.get("RAY_ADDRESS")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(address="local", include_dashboard=False, log_to_driver=False)
-        started = True
+    # Ray first, as `ferops batch` starts it: an unreachable cluster, or trials too big for it, are
+    # refused before the data is read (Tune would otherwise wait forever for either).
+    started = _start_ray(ray_address, None)
     try:
+        check_cpus(cpus_per_trial)
+        table, _ = ingest(csv)
+        arrays = split_arrays(table, limit=limit, seed=train_cfg["seed"])
+        if len(arrays["y_train"]) == 0 or len(arrays["y_val"]) == 0:
+            raise ValueError(f"{csv} has no Training or no PublicTest rows to train and select on")
+        sweep_id = uuid.uuid4().hex[:12]
+        tracking.setup()  # creates the experiment here, with its artifact folder beside the store
+        meta = {
+            "tracking_uri": _absolute_tracking_uri(),
+            "cpus": cpus_per_trial,
+            "limit": limit,
+            "tags": {"sweep_id": sweep_id, **tracking.lineage_tags(csv)},
+        }
         trainable = tune.with_resources(
             tune.with_parameters(_train_trial, arrays=arrays, train_cfg=train_cfg, meta=meta), {"cpu": cpus_per_trial}
         )

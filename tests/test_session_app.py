@@ -475,3 +475,13 @@ def test_saved_video_that_fails_to_write_fails_the_session(tmp_path, monkeypatch
     assert meta["annotated_video"] is None and not (folder / "annotated.webm").exists()
     lines = (folder / "session.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(8))
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x\",\"Mary\")", "+1+2", "-2+3", "@SUM(A1)", "\tTab", "\rCR"])
+def test_a_name_a_spreadsheet_would_run_is_exported_as_text(name):
+    """A person named like a formula goes into the CSV as text (a leading apostrophe), never as a formula."""
+    from ferops.apps import sessions
+
+    records = [{"frame": 0, "t": 0.0, "faces": [{"id": 0, "label": "happy", "confidence": 0.9, "box": [1, 2, 3, 4]}]}]
+    (row,) = list(csv.DictReader(io.StringIO(sessions.records_csv(records, {"0": name}))))
+    assert row["person"] == "'" + name and row["track"] == "0" and row["label"] == "happy"

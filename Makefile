@@ -1,4 +1,5 @@
 # The two commands a fresh clone needs: `make repro` (the pipeline) and `make test` (the tests).
+# Everyday work: `make quick` (the tests that need no network, sudo, browser, Ray or long run).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 UI_PORT ?= 5000
 PORT ?= 5001
 
-.PHONY: install data repro test lint ui serve bench clean system-deps
+.PHONY: install data repro test quick lint ui serve bench clean system-deps
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,6 +37,13 @@ system-deps:
 
 test: install system-deps
 	$(BIN)/python -m pytest -q
+
+# The quick tests: not the slow ones (dvc repro of the whole pipeline, servers, the browser pages, the
+# fresh-clone acceptance test) nor Ray's; the one browser test not marked slow is deselected by name.
+# No system-deps (no sudo), no network.
+QUICK_DESELECT := tests/test_live_view.py::test_webcam_without_window_support_opens_the_page
+quick: install
+	$(BIN)/python -m pytest -q -m "not slow and not ray" $(addprefix --deselect ,$(QUICK_DESELECT))
 
 lint: install
 	$(BIN)/ruff check src stages tests benchmarks serve

@@ -41,6 +41,9 @@ def test_code_a_stage_runs_is_its_dependency_and_app_code_is_not(tmp_path):
     with open(repo / "src" / "ferops" / "apps" / "cli.py", "a") as f:
         f.write("# an edit to the CLI only\n")
     assert "up to date" in status(repo), "the apps are no stage's dependency"
+    with open(repo / "src" / "ferops" / "runtime" / "video_faces.py", "a") as f:
+        f.write("# an edit to the webcam's video finder, which no stage imports\n")
+    assert "up to date" in status(repo), "code no stage imports is no stage's dependency"
     bytecode = repo / "src" / "ferops" / "training" / "__pycache__" / "train.cpython-311.pyc"
     bytecode.parent.mkdir()
     bytecode.write_bytes(b"written by importing the code, as every stage run does")
@@ -51,7 +54,7 @@ def test_code_a_stage_runs_is_its_dependency_and_app_code_is_not(tmp_path):
     stale = status(repo)
     for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
         assert f"{stage}:" in stale, stale
-    assert "modified:           src/ferops/core" in stale, stale
+    assert "modified:           src/ferops/core/fer2013.py" in stale, stale
     assert "data:" not in stale
 
 

@@ -157,6 +157,8 @@ def test_video_finder_goes_on_alike_when_its_helper_is_interrupted_or_dies():
             for k, frame in enumerate(frames):
                 # parts under way in the helper: from frame 4, and from frame 16 the one that finds the
                 # small face (bottom right tile), seen on frame 20
+                if k == 5:  # the helper is up (its start-up ignores SIGINT): on a loaded machine, that takes seconds
+                    finder._scan[0].result(timeout=120)
                 if k in (5, 17):
                     pids = list(finder._helper._processes)
                     assert len(pids) == 1

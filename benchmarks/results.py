@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def write_results(name: str, lines: list[str]) -> Path:
         commit = "unknown"
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}_{machine()}.txt"
-    head = f"# benchmarks/{name}.py on {machine()}, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+    command = " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    head = f"# {command} on {machine()}, commit {commit}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(head + "\n".join(lines) + "\n")
     tmp.replace(path)

@@ -28,7 +28,7 @@ def clean_name(name: object, track: str) -> str:
         raise NamesError(f"the name of track {track} must be text, not {type(name).__name__}")
     name = " ".join(name.split())
     if not name:
-        raise NamesError(f"the name of track {track} is empty (to remove a name, send null)")
+        raise NamesError(f"the name of track {track} is empty")
     if len(name) > MAX_NAME:
         raise NamesError(f"the name of track {track} has {len(name)} characters; at most {MAX_NAME}")
     return name

@@ -63,7 +63,9 @@ def test_session_from_a_file_library_review_exports(tmp_path):
         status, text = http("GET", f"{base}/sessions/{meta['id']}/export.csv")
         rows = list(csv.DictReader(io.StringIO(text)))
         assert len(rows) == 60 and {(r["track"], r["person"]) for r in rows} == {("0", "person 0"), ("1", "person 1")}
-        assert {r["valence"] for r in rows} <= {"positive", "neutral", "negative"} and all(r["positive"] for r in rows)
+        assert {r["valence"] for r in rows} <= {"positive", "neutral", "negative"}
+        assert all(r["v_positive"] for r in rows)
+        assert len(next(csv.reader(io.StringIO(text)))) == len(rows[0]), "no column name twice"
         status, html_report = http("GET", f"{base}/sessions/{meta['id']}/report.html")
         assert status == 200 and html_report.startswith("<!doctype html>") and "<svg" in html_report
 

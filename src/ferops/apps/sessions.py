@@ -175,8 +175,9 @@ def records_csv(records: list[dict], who: dict[str, str], uncertain_below: float
     """Per-frame, per-face rows (a frame without a face is one row with no track). who: {track id: person}."""
     buf = io.StringIO()
     w = csv.writer(buf)
+    # v_<group>: the valence probabilities (as in batch's tables), apart from the emotions' own columns
     header = ["frame", "t", "wall", "track", "person", "valence", "valence_shown_as", "valence_confidence",
-              *VALENCES, "label", "shown_as", "confidence", "x", "y", "w", "h", *EMOTIONS]
+              *(f"v_{v}" for v in VALENCES), "label", "shown_as", "confidence", "x", "y", "w", "h", *EMOTIONS]
     w.writerow(header)
     for rec in records:
         base = [rec["frame"], rec["t"], rec.get("wall", "")]

@@ -112,7 +112,10 @@ def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELO
     steps = sorted(b - a for a, b in zip(times, times[1:]) if b >= a)
     typical = steps[len(steps) // 2] if steps else 0.0
     obs = observations(records)
-    tracks = list(dict.fromkeys(o.person for o in sorted(obs, key=lambda o: o.t)))
+    spans: dict[int, list[float]] = {}  # each track's first and last time, in one pass
+    for o in sorted(obs, key=lambda o: o.t):
+        spans.setdefault(o.person, [o.t, o.t])[1] = o.t
+    tracks = list(spans)
     who = people_.people(tracks, names or {})
     summaries = summarise_people([dataclasses.replace(o, person=who[o.person]) for o in obs], uncertain_below)
     given = {who[t]: (names or {}).get(str(t), "") for t in tracks}
@@ -123,16 +126,12 @@ def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELO
         "frames_without_face": sum(1 for r in records if not r["faces"]),
         "uncertain_below": uncertain_below,
         "tracks": {str(t): who[t] for t in tracks},  # which person each track of the log is
-        "track_spans": {str(t): _span([o.t for o in obs if o.person == t]) for t in tracks},
+        "track_spans": {str(t): [round(a, 3), round(b, 3)] for t, (a, b) in spans.items()},
         "people": {
             person: {"name": given[person] and person, "tracks": [t for t in tracks if who[t] == person], **s}
             for person, s in summaries.items()
         },
     }
-
-
-def _span(times: list[float]) -> list[float]:
-    return [round(min(times), 3), round(max(times), 3)]
 
 
 def fmt_t(t: float) -> str:
@@ -269,9 +268,9 @@ def log_tracks(records: list[dict]) -> set[int]:
     return {int(face.get("id", k)) for rec in records for k, face in enumerate(rec["faces"])}
 
 
-def session_names(log: Path, names_file: Path | None) -> tuple[dict[str, str], str | None]:
-    """The people's names for a log: --names, else the session.json beside it (the session app's);
-    and the session's own name when session.json gives one."""
+def session_names(log: Path, names_file: Path | None, tracks: set[int]) -> tuple[dict[str, str], str | None]:
+    """The people's names for a log (checked against its `tracks`): --names, else the session.json beside
+    it (the session app's); and the session's own name when session.json gives one."""
     beside = log.parent / "session.json"
     meta: dict = {}
     if beside.is_file():
@@ -281,12 +280,12 @@ def session_names(log: Path, names_file: Path | None) -> tuple[dict[str, str], s
             if names_file is None:
                 raise ReportError(f"cannot read the names in {beside}: {e}; pass --names FILE instead") from None
         meta = meta if isinstance(meta, dict) else {}
+    source = names_file or beside
     try:
-        if names_file is not None:
-            return people_.read_names_file(names_file), meta.get("name")  # type: ignore[return-value]
-        return people_.check_names(meta.get("names") or {}), meta.get("name")  # type: ignore[return-value]
+        given = people_.read_names_file(names_file) if names_file is not None else meta.get("names") or {}
+        return people_.check_names(given, tracks), meta.get("name")  # type: ignore[return-value]
     except people_.NamesError as e:
-        raise ReportError(str(e) if names_file is not None else f"{beside}: {e}") from None
+        raise ReportError(f"{source}: {e}") from None
 
 
 def write_report(log: Path, out_dir: Path, names_file: Path | None = None) -> tuple[Path, list[str]]:
@@ -296,11 +295,7 @@ def write_report(log: Path, out_dir: Path, names_file: Path | None = None) -> tu
 
     check_out_dir(out_dir)
     session = read_log(log)
-    names, title = session_names(log, names_file)
-    try:
-        people_.check_names(names, log_tracks(session.records))
-    except people_.NamesError as e:
-        raise ReportError(f"{names_file or log.parent / 'session.json'}: {e}") from None
+    names, title = session_names(log, names_file, log_tracks(session.records))
     summary = session_summary(session.records, names=names)
     page = out_dir / f"{log.stem}_report.html"
     try:

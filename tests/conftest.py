@@ -206,3 +206,22 @@ def mlflow_process(*args: str, health: str, env: dict, cwd: Path | None = None, 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+
+
+def ends_within(pid: int, seconds: float) -> bool:
+    """Waits up to `seconds` for process `pid` to end; whether it did."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)

@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from conftest import alive, ends_within
 from ferops.runtime.faces import Face, HaarDetector, YuNetDetector, fer_box, iou, make_detector
 from ferops.runtime.pipeline import face_record, find_faces
 from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder, video_detector
@@ -298,12 +299,6 @@ def test_video_finder_helper_ends_when_its_parent_is_killed():
     import subprocess
     import sys
 
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
-        except (FileNotFoundError, IndexError):
-            return False
-
     parent = subprocess.Popen([sys.executable, "-c", PARENT_KILLED], stdout=subprocess.PIPE, text=True)
     helper = None
     try:
@@ -311,10 +306,7 @@ def test_video_finder_helper_ends_when_its_parent_is_killed():
         assert alive(helper)
         parent.kill()
         parent.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while alive(helper) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(helper), "the helper process kept running after its parent was killed"
+        assert ends_within(helper, 10), "the helper process kept running after its parent was killed"
     finally:
         parent.kill()
         if helper is not None and alive(helper):

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, clean_env, make_pipeline_copy
+from conftest import REPO, alive, clean_env, ends_within, make_pipeline_copy
 from ferops.core import lock, tracking, venv
 from ferops.data import source
 from ferops.training import train
@@ -106,14 +106,6 @@ def trainer_of(repo) -> int | None:
     return None
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_killing_dvc_alone_ends_its_trainer(tmp_path):
@@ -134,10 +126,7 @@ def test_killing_dvc_alone_ends_its_trainer(tmp_path):
         assert alive(trainer)
         os.kill(proc.pid, signal.SIGKILL)  # dvc alone
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while alive(trainer) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not alive(trainer), "the trainer runs on without its dvc"
+        assert ends_within(trainer, 10), "the trainer runs on without its dvc"
     finally:
         for pid in (trainer, proc.pid):
             if pid is not None and alive(pid):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ferops.apps import live, sessions
 from ferops.apps.live_page import FrameHub
-from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, face_valence
+from ferops.apps.summary import face_valence, shown_as
 
 ROLLING_S = 60.0  # the live panel's timeline shows the last minute
 
@@ -54,9 +54,9 @@ class SessionRunner:
             self._current = {}
             for k, face in enumerate(rec["faces"]):
                 pid = str(face.get("id", k))
-                shown = face["label"] if face["confidence"] >= UNCERTAIN_BELOW else UNCERTAIN
+                shown = shown_as(face["label"], face["confidence"])
                 valence, sure = face_valence(face)
-                valence = valence if sure >= UNCERTAIN_BELOW else UNCERTAIN
+                valence = shown_as(valence, sure)
                 self._current[pid] = {"label": shown, "confidence": face["confidence"], "valence": valence,
                                       "valence_confidence": sure}
                 self._recent.append((rec["t"], pid, valence, sure))

@@ -24,7 +24,7 @@ from pathlib import Path
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.core.io import write_json
 from ferops.apps import people
-from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, face_valence
+from ferops.apps.summary import UNCERTAIN_BELOW, face_valence, shown_as
 
 # The default library: in the user's home, not in a checkout (sessions outlive clones). Kept here, not in
 # core/config.py, because every pipeline stage depends on core/: a change there would retrain the model.
@@ -187,11 +187,11 @@ def records_csv(records: list[dict], who: dict[str, str], uncertain_below: float
             track = str(face.get("id", k))
             valence, sure = face_valence(face)
             vprobs = (face.get("valence") or {}).get("probs") or {}
-            shown = face["label"] if face["confidence"] >= uncertain_below else UNCERTAIN
+            shown = shown_as(face["label"], face["confidence"], uncertain_below)
             probs = face.get("probs") or {}
             w.writerow([spreadsheet_safe(c) for c in (
                 *base, track, who.get(track, people.unnamed(track)), valence,
-                valence if sure >= uncertain_below else UNCERTAIN, sure, *(vprobs.get(v, "") for v in VALENCES),
+                shown_as(valence, sure, uncertain_below), sure, *(vprobs.get(v, "") for v in VALENCES),
                 face["label"], shown, face["confidence"], *(face.get("box") or [""] * 4),
                 *(probs.get(e, "") for e in EMOTIONS),
             )])

@@ -27,6 +27,11 @@ MAX_GAP_S = 1.0
 MIN_CHANGE_S = 2.0
 
 
+def shown_as(label: str, confidence: float, uncertain_below: float = UNCERTAIN_BELOW) -> str:
+    """What a reviewer is shown for a label (an emotion or a valence): itself, or "uncertain" below the bar."""
+    return label if confidence >= uncertain_below else UNCERTAIN
+
+
 @dataclass(frozen=True)
 class Observation:
     t: float  # seconds, in time of the recording
@@ -95,8 +100,8 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
     # Each observation stands for the time until the person's next one, unless they were away. Two
     # faces of one person at one moment (two tracks given one name) share that moment.
     durations = [s if s <= MAX_GAP_S else typical for s in steps] + [typical]
-    labels = [o.label if o.confidence >= uncertain_below else UNCERTAIN for o in obs]
-    valences = [o.valence if o.valence_confidence >= uncertain_below else UNCERTAIN for o in obs]
+    labels = [shown_as(o.label, o.confidence, uncertain_below) for o in obs]
+    valences = [shown_as(o.valence, o.valence_confidence, uncertain_below) for o in obs]
     seen = sum(durations)
     runs = _runs(times, labels, durations)
     longest: dict[str, dict] = {}

@@ -3,7 +3,9 @@
 The temperature is fitted on validation (PublicTest) and written to models/calibration.json,
 which the export stage ships inside the model: what is reported here is what the apps serve.
 Validation figures (val_*) are what the promotion gate compares; PrivateTest (test_*) is reported only.
-metrics/evaluate.json holds flat numbers, so `dvc metrics show/diff` prints one column per figure.
+metrics/evaluate.json holds the headline figures (accuracy, macro-F1, ECE for validation and test), so
+`dvc metrics show/diff` fits a terminal; reports/evaluation.json holds every figure, flat (the export
+stage describes the model version from it).
 """
 
 import keras
@@ -42,7 +44,9 @@ def run() -> None:
     metrics |= {f"val_valence_{k}": val_valence[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {f"test_valence_{k}": test_valence[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
-    io.write_json(config.METRICS_DIR / "evaluate.json", metrics)
+    headline = {f"{split}_{k}": metrics[f"{split}_{k}"] for split in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
+    io.write_json(config.METRICS_DIR / "evaluate.json", headline)
+    io.write_json(config.EVALUATION, metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
     pred = probs.argmax(axis=1)
     io.write_text(

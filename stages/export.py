@@ -12,7 +12,7 @@ from ferops.registry import export
 
 def run() -> None:
     params = config.load_params()
-    metrics = json.loads((config.METRICS_DIR / "evaluate.json").read_text())
+    metrics = json.loads(config.EVALUATION.read_text())
     tracking.setup()
     with mlflow.start_run(run_id=tracking.load_run_id()) as active:
         tags = {k: v for k, v in active.data.tags.items() if k in ("git_commit", "data_sha256")}

@@ -151,8 +151,9 @@ def test_readme_journeys_in_a_fresh_clone(tmp_path):
         "params.yaml",
         "dvc.lock",
         "metrics/evaluate.json",
-        "metrics/ingest.json",
         "metrics/train.json",
         "metrics/train_history.csv",
+        "reports/evaluation.json",
+        "reports/ingest_counts.json",
         "reports/reliability.json",
     }

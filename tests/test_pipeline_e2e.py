@@ -42,10 +42,14 @@ def test_dvc_repro_embedded_store(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for stage in ("ingest", "preprocess", "train", "evaluate", "export"):
         assert f"Running stage '{stage}'" in result.stdout
-    metrics = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    wanted = {"val_accuracy", "test_accuracy", "test_macro_f1", "test_ece", "test_ece_uncalibrated", "temperature"}
-    assert wanted <= set(metrics)
-    assert all(isinstance(v, int | float) for v in metrics.values()), "flat numbers for dvc metrics show"
+    headline = json.loads((repo / "metrics" / "evaluate.json").read_text())
+    assert set(headline) == {f"{s}_{k}" for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
+    metrics = json.loads((repo / "reports" / "evaluation.json").read_text())
+    wanted = {"test_ece_uncalibrated", "temperature", "val_valence_accuracy", "test_f1_happy"}
+    assert wanted <= set(metrics) and headline.items() <= metrics.items()
+    assert all(isinstance(v, int | float) for v in metrics.values()), "flat numbers"
+    train = json.loads((repo / "metrics" / "train.json").read_text())
+    assert not set(train) & set(headline), "no two metrics files use one name for different numbers"
     assert json.loads((repo / "models" / "calibration.json").read_text())["temperature"] == metrics["temperature"]
     decision = json.loads((repo / "models" / "export.json").read_text())
     assert decision["promoted"] is True and decision["version"] == "1"
@@ -54,6 +58,8 @@ def test_dvc_repro_embedded_store(tmp_path):
     assert (repo / "mlflow.db").exists() and (repo / "mlartifacts").is_dir()
     assert not (repo / "mlruns").exists()
 
+    table = dvc(repo, "metrics", "show").stdout
+    assert "ingest" not in table and max(map(len, table.splitlines())) <= 140, table
     shown = dvc(repo, "metrics", "show", "--json")
     assert shown.returncode == 0
     shown_eval = json.loads(shown.stdout)[""]["data"]["metrics/evaluate.json"]["data"]

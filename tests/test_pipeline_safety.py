@@ -99,7 +99,7 @@ def test_fer2013_csv_pointed_elsewhere_is_what_dvc_records_and_ingest_reads(tmp_
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     recorded = {d["path"]: d["md5"] for d in lock["ingest"]["deps"]}
     assert recorded["data/raw/fer2013.csv"] == md5(other) == md5(repo / "data" / "raw" / "fer2013.csv")
-    counts = yaml.safe_load((repo / "metrics" / "ingest.json").read_text())
+    counts = yaml.safe_load((repo / "reports" / "ingest_counts.json").read_text())
     assert counts["total"]["rows"] == 2 * 7 * 3, counts  # the other file's rows, not the first one's
 
 

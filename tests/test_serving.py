@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import clean_env, mlflow_process, needs_real_data, real_faces
@@ -294,17 +295,46 @@ def test_concurrent_detect_faces_answers_equal_sequential_ones(server, detector)
     assert wrong == [], f"{len(wrong)} of 96 concurrent answers differ from the sequential ones"
 
 
-def test_too_many_records_is_a_4xx_naming_the_limit(server):
+def test_too_many_records_is_413_naming_the_limit(server):
     from ferops.runtime.pyfunc_model import MAX_RECORDS
 
     url, _ = server
     crop = encode_png(np.full((48, 48), 90, np.uint8))
     status, body = post(url, records(*[crop] * (MAX_RECORDS + 1)))
-    assert status == 400 and f"the limit is {MAX_RECORDS} records a request" in body["message"]
+    assert status == 413 and f"the limit is {MAX_RECORDS} records a request" in body["message"], (status, body)
     status, body = post(url, {"inputs": np.zeros((MAX_RECORDS + 1, 48, 48), int).tolist()})
-    assert status == 400 and f"the limit is {MAX_RECORDS}" in body["message"]
+    assert status == 413 and f"the limit is {MAX_RECORDS}" in body["message"]
     status, body = post(url, records(*[crop] * MAX_RECORDS))
     assert status == 200 and len(body["predictions"]) == MAX_RECORDS
+
+
+def test_in_process_predict_takes_any_number_of_records(registered_model):
+    """A notebook, spark_udf or batch script is not the server: no request limit, read in bounded chunks, and
+    the same answers as one record at a time. The signature declares every column the model returns."""
+    import mlflow
+
+    from ferops.registry.names import PRODUCTION_URI
+    from ferops.runtime.pyfunc_model import MAX_RECORDS
+
+    uri, _, _ = registered_model
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = mlflow.pyfunc.load_model(PRODUCTION_URI)
+    rng = np.random.default_rng(3)
+    n = 2 * MAX_RECORDS + 5
+    pixels = rng.integers(0, 256, (n, 48, 48)).astype(np.uint8)
+    out = model.predict(pixels)
+    assert list(out["record"]) == list(range(n))
+    crops = [encode_png(p) for p in pixels]
+    images = model.predict(pd.DataFrame({"image": crops}))
+    assert list(images["record"]) == list(range(n)) and list(images["label"]) == list(out["label"])
+    last = model.predict(pd.DataFrame({"image": crops[-1:]}))
+    assert last["probs"][0] == pytest.approx(images["probs"][n - 1], abs=1e-4), "chunking changes no answer"
+    declared = [c.name for c in model.metadata.get_output_schema().inputs]
+    assert declared == list(out.columns) == list(images.columns)
+    bad = crops[:MAX_RECORDS + 3] + [None]
+    with pytest.raises(Exception, match=f"record {MAX_RECORDS + 3}: image is missing"):
+        model.predict(pd.DataFrame({"image": bad}))
 
 
 def test_deeply_nested_json_is_a_4xx_and_the_server_keeps_serving(server):

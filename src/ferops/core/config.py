@@ -20,6 +20,8 @@ CALIBRATION = MODEL_DIR / "calibration.json"
 CHECKPOINT_DIR = Path("data/interim/train_backup")
 METRICS_DIR = Path("metrics")
 REPORTS_DIR = Path("reports")
+INGEST_COUNTS = REPORTS_DIR / "ingest_counts.json"  # rows per Usage x label, and rejects
+EVALUATION = REPORTS_DIR / "evaluation.json"  # every figure evaluate computes; metrics/evaluate.json has the headline
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 ARTIFACT_ROOT = Path("mlartifacts")

@@ -11,6 +11,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import Array, Map, Object, Property
 
 from ferops.runtime.faces import DEFAULT_DETECTOR
 from ferops.core.fer2013 import IMAGE_SIZE
@@ -30,17 +31,35 @@ PROTOCOL = (
 MODEL_DESCRIPTION = (
     "Facial emotion recognition on FER-2013 (48x48 grayscale faces; angry, disgust, fear, happy, sad, "
     "surprise, neutral). A models-from-code pyfunc: base64 images or 48x48 pixel arrays in, one row per face "
-    "out (label, confidence, probabilities); flip TTA and the fitted temperature travel inside it. "
+    "out (box, detector confidence, label, confidence, probabilities, valence); flip TTA and the fitted temperature travel inside it. "
     f"Production is the alias @{ALIAS} (stage {STAGE} kept in step). " + PROTOCOL
 )
 
 # One endpoint takes two input forms (image records and raw pixel tensors), which no single MLflow
 # input schema can express; the model checks its own inputs with per-record errors instead, and
-# the signature declares the params and the output.
+# the signature declares the params and the output: one row per face, every column the model returns.
+_PROBS = Map(DataType.double)  # emotion (or valence) name -> probability
 SIGNATURE = ModelSignature(
     inputs=None,
     outputs=Schema(
-        [ColSpec(DataType.long, "record"), ColSpec(DataType.string, "label"), ColSpec(DataType.double, "confidence")]
+        [
+            ColSpec(DataType.long, "record"),
+            ColSpec(Array(DataType.long), "box", required=False),  # x, y, w, h; none without detection
+            ColSpec(DataType.double, "det_conf", required=False),
+            ColSpec(DataType.string, "label"),
+            ColSpec(DataType.double, "confidence"),
+            ColSpec(_PROBS, "probs"),
+            ColSpec(
+                Object(
+                    [
+                        Property("label", DataType.string),
+                        Property("confidence", DataType.double),
+                        Property("probs", _PROBS),
+                    ]
+                ),
+                "valence",
+            ),
+        ]
     ),
     params=ParamSchema(
         [ParamSpec("detect_faces", DataType.boolean, False), ParamSpec("detector", DataType.string, DEFAULT_DETECTOR)]

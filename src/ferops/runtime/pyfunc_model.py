@@ -1,6 +1,7 @@
 """The registered `fer` model, as MLflow models-from-code: no pickled Python objects.
 
-Inputs (one model, two forms), at most MAX_RECORDS records a request:
+Inputs (one model, two forms), any number in-process (read and scored MAX_RECORDS at a time, so memory
+stays bounded); the scoring server answers a request of more than MAX_RECORDS records with a 413:
 - a DataFrame with an `image` column: base64 PNG/JPEG text (or bytes) of face crops of any
   size or colour; with params {"detect_faces": true}, whole photos whose faces are found first
   (YuNet by default; params {"detector": "haar"} for the Haar cascade);
@@ -12,6 +13,7 @@ three summed into positive / neutral / negative ({label, confidence, probs}).
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import ctypes.util
 import functools
@@ -31,9 +33,27 @@ from ferops.runtime.faces import DEFAULT_DETECTOR, DETECTORS, FaceDetector, make
 from ferops.runtime.imaging import InputError, decode_image, pixel_batch
 from ferops.runtime.pipeline import face_record, find_faces
 
-# Records per request: each image may be up to 25 Mpixel, and a request's records are all in memory
-# at once (2,170 records once took the server from 0.8 to 3.9 GB). Send more as several requests.
+# Records decoded and scored at a time: each image may be up to 25 Mpixel, so a whole batch decoded at once
+# is unbounded. In-process (a notebook, spark_udf, a batch script) any number is read in chunks of this
+# size; the scoring server refuses a request of more (413) so that one client cannot hold its memory.
 MAX_RECORDS = 64
+# Set while the scoring server answers a request (asyncio.to_thread carries it to predict's thread).
+_SERVING = contextvars.ContextVar("ferops_serving", default=False)
+COLUMNS = ["record", "box", "det_conf", "label", "confidence", "probs", "valence"]
+
+
+class TooManyRecords(MlflowException):
+    """A request over MAX_RECORDS: the scoring server answers it with a 413 (MlflowException's codes have none)."""
+
+    def __init__(self, n: int):
+        super().__init__(
+            f"{n} records in one request; the limit is {MAX_RECORDS} records a request: send more as several "
+            "requests",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+
+    def get_http_status_code(self):
+        return 413
 # Request bodies: 64 face crops, or a few photos, fit many times over. A larger body is answered 413 before
 # it is held in memory whole, let alone parsed (a JSON body takes several times its size once parsed).
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -80,21 +100,13 @@ class FerModel(mlflow.pyfunc.PythonModel):
     def _predict(self, model_input, detector: FaceDetector | None) -> pd.DataFrame:
         if model_input is None or (hasattr(model_input, "__len__") and len(model_input) == 0):
             raise InputError("empty batch: no records")
-        if hasattr(model_input, "__len__") and len(model_input) > MAX_RECORDS:
-            raise InputError(f"{len(model_input)} records in one request; the limit is {MAX_RECORDS} records a request")
+        if _SERVING.get() and hasattr(model_input, "__len__") and len(model_input) > MAX_RECORDS:
+            raise TooManyRecords(len(model_input))
         if isinstance(model_input, pd.DataFrame) and "image" in model_input.columns:
-            records, faces, inputs = [], [], []
-            for i, data in enumerate(model_input["image"].tolist()):
-                if data is None or (isinstance(data, float) and np.isnan(data)):
-                    raise InputError(f"record {i}: image is missing")
-                if not isinstance(data, (str, bytes)):
-                    raise InputError(f"record {i}: image must be base64 PNG or JPEG text, got {type(data).__name__}")
-                found, pixels = find_faces(decode_image(data, where=f"record {i}"), detector)
-                records += [i] * len(found)
-                faces += [f if detector is not None else None for f in found]
-                inputs.append(pixels)
-            probs = self.classifier.probs(np.concatenate(inputs))
-            rows = [_row(r, f, p) for r, f, p in zip(records, faces, probs)]
+            images = model_input["image"].tolist()
+            rows = []
+            for start in range(0, len(images), MAX_RECORDS):
+                rows += self._image_rows(images[start : start + MAX_RECORDS], start, detector)
         else:
             if isinstance(model_input, pd.DataFrame):
                 text = [str(c) for c in model_input.columns if not pd.api.types.is_numeric_dtype(model_input[c])]
@@ -106,9 +118,27 @@ class FerModel(mlflow.pyfunc.PythonModel):
                 model_input = model_input.to_numpy()
             if isinstance(model_input, dict):
                 raise InputError(f"unexpected named inputs {sorted(model_input)}; send an array of pixels")
-            probs = self.classifier.probs(pixel_batch(model_input, where="inputs"))
-            rows = [_row(r, None, p) for r, p in enumerate(probs)]
-        return pd.DataFrame(rows, columns=["record", "box", "det_conf", "label", "confidence", "probs", "valence"])
+            pixels = pixel_batch(model_input, where="inputs")
+            rows = []
+            for start in range(0, len(pixels), MAX_RECORDS):
+                probs = self.classifier.probs(pixels[start : start + MAX_RECORDS])
+                rows += [_row(start + r, None, p) for r, p in enumerate(probs)]
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def _image_rows(self, images: list, first: int, detector: FaceDetector | None) -> list[dict]:
+        """Rows for records first.. of one chunk: only this chunk's images are decoded at a time."""
+        records, faces, inputs = [], [], []
+        for i, data in enumerate(images, start=first):
+            if data is None or (isinstance(data, float) and np.isnan(data)):
+                raise InputError(f"record {i}: image is missing")
+            if not isinstance(data, (str, bytes)):
+                raise InputError(f"record {i}: image must be base64 PNG or JPEG text, got {type(data).__name__}")
+            found, pixels = find_faces(decode_image(data, where=f"record {i}"), detector)
+            records += [i] * len(found)
+            faces += [f if detector is not None else None for f in found]
+            inputs.append(pixels)
+        probs = self.classifier.probs(np.concatenate(inputs))
+        return [_row(r, f, p) for r, f, p in zip(records, faces, probs)]
 
 
 def _row(record: int, face, probs: np.ndarray) -> dict:
@@ -182,7 +212,8 @@ def _limit_request_bodies() -> None:
     endpoint is built with the decorator wrapped here, looked up when the server's app is made (after this
     model has loaded), so the endpoint first reads the body within MAX_REQUEST_BYTES: a larger one, by
     its Content-Length or as it streams in, is answered 413 naming the limit, before it is parsed; and
-    a request without a Content-Type is answered 415."""
+    a request without a Content-Type is answered 415. It marks the request as served, so that predict
+    answers more than MAX_RECORDS records with a 413 there (and only there)."""
     try:
         from mlflow.pyfunc import scoring_server
     except ImportError:  # not serving (the scoring server's dependencies are optional)
@@ -197,7 +228,10 @@ def _limit_request_bodies() -> None:
         @functools.wraps(endpoint)
         async def read_then_answer(request):
             refusal = await _read_body_within_limit(request)
-            return refusal if refusal is not None else await answer(request)
+            if refusal is not None:
+                return refusal
+            _SERVING.set(True)  # this request's context only: in-process callers are never limited
+            return await answer(request)
 
         return read_then_answer
 

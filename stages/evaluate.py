@@ -44,7 +44,7 @@ def run() -> None:
     metrics |= {f"val_valence_{k}": val_valence[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {f"test_valence_{k}": test_valence[k] for k in ("accuracy", "macro_f1", "ece")}
     metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
-    headline = {f"{split}_{k}": metrics[f"{split}_{k}"] for split in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
+    headline = {f"{s}_{k}": metrics[f"{s}_{k}"] for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
     io.write_json(config.METRICS_DIR / "evaluate.json", headline)
     io.write_json(config.EVALUATION, metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})

@@ -31,7 +31,8 @@ PROTOCOL = (
 MODEL_DESCRIPTION = (
     "Facial emotion recognition on FER-2013 (48x48 grayscale faces; angry, disgust, fear, happy, sad, "
     "surprise, neutral). A models-from-code pyfunc: base64 images or 48x48 pixel arrays in, one row per face "
-    "out (box, detector confidence, label, confidence, probabilities, valence); flip TTA and the fitted temperature travel inside it. "
+    "out (box, detector confidence, label, confidence, probabilities, valence); flip TTA and the fitted "
+    "temperature travel inside it. "
     f"Production is the alias @{ALIAS} (stage {STAGE} kept in step). " + PROTOCOL
 )
 

@@ -126,12 +126,12 @@ def http(method: str, url: str, body=None, timeout: float = 30, headers: dict | 
 
 
 @contextmanager
-def app_server(root: Path, classifier, detector_factory=TwoFixedFaces, token: str | None = None):
+def app_server(root: Path, classifier, detector_factory=TwoFixedFaces, token: str | None = None, **options):
     import uvicorn
 
     from ferops.apps.session_app import create_app
 
-    app = create_app(root, classifier, "models:/fer@production", "1", detector_factory, token)
+    app = create_app(root, classifier, "models:/fer@production", "1", detector_factory, token, **options)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -533,3 +533,26 @@ def test_video_that_did_not_get_written_is_an_error_not_renamed(tmp_path, regist
     )
     assert not out.exists() and (tmp_path / ".annotated.partial.mp4").exists()
     assert [json.loads(line)["frame"] for line in log.read_text().splitlines()] == list(range(6))
+
+
+def test_markers_typed_during_a_run_are_written_after_those_kept(tmp_path, registered_model):
+    """A line typed in the terminal marks the moment with its text as the note; the markers FILE already
+    held stay; a FILE that is not a markers file is one error line and is left as it was."""
+    uri, _, _ = registered_model
+    video = noise_video(tmp_path / "session.mp4", 30)
+    marks = tmp_path / "markers.json"
+    marks.write_text(json.dumps([{"t": 0.5, "note": "hello"}]))
+    r = subprocess.run([*FERROPS, "webcam", "--source", str(video), "--headless", "--markers", str(marks)],
+                       input="wedding photo\n", capture_output=True, text=True, timeout=300,
+                       env=clean_env(MLFLOW_TRACKING_URI=uri))
+    assert r.returncode == 0, r.stderr
+    kept = json.loads(marks.read_text())["markers"]
+    assert sorted(m["note"] for m in kept) == ["hello", "wedding photo"], kept
+    typed = next(m for m in kept if m["note"] == "wedding photo")
+    assert 0 <= typed["t"] <= 30 / 25 and "marker at" in r.stderr and f"2 markers {marks}" in r.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not markers\n")
+    result = subprocess.run([*FERROPS, "webcam", "--source", str(video), "--headless", "--markers", str(notes)],
+                            capture_output=True, text=True, timeout=300, env=clean_env(MLFLOW_TRACKING_URI=uri))
+    assert result.returncode == 1 and result.stderr.startswith("error: --markers") and "is not JSON" in result.stderr
+    assert notes.read_text() == "not markers\n"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from ferops.apps.responses import WINDOW_S as RESPONSE_WINDOW_S
 from ferops.apps.sessions import DEFAULT_ROOT as SESSIONS_DIR
 from ferops.registry.names import PRODUCTION_URI, STAGE_URI
 
@@ -54,6 +55,10 @@ def webcam(
     track_memory: float | None = typer.Option(
         None, min=0.0, help="seconds a person out of sight keeps her id (default suits seated people: 10)"
     ),
+    markers: Path | None = typer.Option(
+        None, help="write markers here (JSON, for `ferops report --markers`): `m` in the window, or a line typed "
+        "in this terminal (its text is the note), marks the current moment; markers already in FILE are kept"
+    ),
 ) -> None:
     """Live emotion detection from a camera, a video file or a stream.
 
@@ -62,9 +67,22 @@ def webcam(
     import signal
 
     from ferops.apps import live, live_page
+    from ferops.apps import markers as markers_
     from ferops.runtime.video_faces import video_detector
 
     finder = _detector(detector, video_detector)
+    recorder = None
+    if markers is not None:
+        try:
+            live.check_outputs(source, markers)
+            recorder = markers_.Recorder(markers)
+        except (live.OutputError, markers_.MarkerError) as e:
+            fail(str(e))
+    now = {"t": 0.0}  # the recording time of the last frame: where a marker goes
+
+    def mark(note: str = "") -> None:
+        m = recorder.add(now["t"], note)
+        typer.echo(f"marker at {m['t']:.1f} s" + (f": {m['note']}" if m["note"] else ""), err=True)
 
     options = live.Options(max_frames=max_frames, smooth=smooth)
     if track_memory is not None:
@@ -79,7 +97,7 @@ def webcam(
     with ExitStack() as stack:
         stack.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
         try:
-            live.check_outputs(source, output, log)
+            live.check_outputs(source, output, log, markers)
             if log:
                 live.check_log_folder(log)
             src = live.open_source(source)
@@ -97,7 +115,10 @@ def webcam(
 
             def show(frame) -> bool:
                 cv2.imshow("ferops", frame)
-                return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+                key = cv2.waitKey(1) & 0xFF
+                if key == ord("m") and recorder is not None:
+                    mark()
+                return key not in (ord("q"), 27)
 
         elif not headless:
             page = stack.enter_context(live_page.LivePage(options.stop))
@@ -105,15 +126,27 @@ def webcam(
             typer.echo(f"live view: {page.url}" + ("" if opened else " (open it in a browser)"), err=True)
             show = page.show
 
+        if recorder is not None:
+            import threading
+
+            def typed() -> None:  # each line typed in the terminal marks the moment it was entered
+                for line in sys.stdin:
+                    if options.stop.is_set():
+                        break
+                    mark(line.strip())
+
+            threading.Thread(target=typed, daemon=True).start()
         try:
-            frames = live.run(src, finder, classifier, options, log=log_file, writer_path=output, show=show)
+            frames = live.run(src, finder, classifier, options, log=log_file, writer_path=output, show=show,
+                              on_record=lambda rec: now.update(t=rec["t"]))
         except (live.SourceError, live.OutputError) as e:
             fail(str(e))
     typer.echo(
         f"webcam: processed {frames} frames"
         + (" (stopped)" if options.stop.is_set() else "")
         + (f", log {log}" if log else "")
-        + (f", video {output}" if output else ""),
+        + (f", video {output}" if output else "")
+        + (f", {len(recorder.markers)} markers {markers}" if recorder is not None else ""),
         err=True,
     )
 
@@ -195,12 +228,20 @@ def report(
         None, help='JSON {"track id": "name"}: tracks given one name are one person (default: the session.json '
         "beside the log, as `ferops app` writes it)"
     ),
+    markers: Path | None = typer.Option(
+        None, help='JSON [{"t": seconds, "note": "...", "end": seconds or null}]: what was shown when (default: '
+        "the markers.json beside the log, as `ferops app` writes it)"
+    ),
+    window: float = typer.Option(
+        RESPONSE_WINDOW_S, min=1.0, help="seconds before and after each marker compared for each person's response"
+    ),
 ) -> None:
-    """Summarise a session per person: valence and emotion shares, timelines, longest stretches, changes."""
+    """Summarise a session per person: valence and emotion shares, timelines, longest stretches, changes,
+    and each person's response to each marker."""
     from ferops.apps.report import ReportError, write_report
 
     try:
-        page, warnings = write_report(log, out or log.parent, names)
+        page, warnings = write_report(log, out or log.parent, names, markers, window)
     except ReportError as e:
         fail(str(e))
     for w in warnings:
@@ -216,6 +257,12 @@ def session_app(
     model_uri: str = typer.Option(PRODUCTION_URI, help="the model every session uses"),
     track_memory: float | None = typer.Option(
         None, min=0.0, help="seconds a person out of sight keeps her id (default suits seated people: 10)"
+    ),
+    window: float = typer.Option(
+        RESPONSE_WINDOW_S, min=1.0, help="seconds before and after each marker compared for each person's response"
+    ),
+    keep_days: float | None = typer.Option(
+        None, min=0.0, help="delete sessions older than this many days, at start and daily (default: keep)"
     ),
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
@@ -236,7 +283,25 @@ def session_app(
                    err=True)
 
     web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), video_detector,
-              on_ready=ready, memory_s=track_memory)
+              on_ready=ready, memory_s=track_memory, window_s=window, keep_days=keep_days)
+
+
+@app.command()
+def people(
+    sessions: Path = typer.Option(SESSIONS_DIR, help="the session library (as `ferops app --sessions`)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Each named person across sessions: her sessions (date, length, face seen, valence) and the prompts
+    that moved her most."""
+    from ferops.apps import history
+
+    if not sessions.is_dir():
+        fail(f"--sessions {sessions}: no such folder")
+    try:
+        found, skipped = history.collect(sessions)
+    except OSError as e:
+        fail(f"cannot read the sessions folder {sessions}: {e.strerror}")
+    typer.echo(history.as_json(found, skipped) if as_json else history.as_text(found, skipped), nl=not as_json)
 
 
 @app.command()

@@ -140,7 +140,9 @@ def check_outputs(spec: str, *outputs: Path | None) -> None:
             raise OutputError(f"{out} is the source recording {spec}: refusing to overwrite it, choose another path")
         for other in paths[:k]:
             if _same_file(out, other):
-                raise OutputError(f"{out} is given as two outputs (--output and --log): choose two paths")
+                raise OutputError(
+                    f"{out} is given as two outputs (--output, --log, --markers): choose one path for each"
+                )
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -16,7 +16,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferops.apps import markers as markers_
 from ferops.apps import people as people_
+from ferops.apps import responses as responses_
 from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 
@@ -104,25 +106,38 @@ def read_log(path: Path) -> SessionLog:
     return log
 
 
-def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELOW,
-                    names: dict[str, str] | None = None) -> dict:
-    """The whole session: frames, duration, frames without a face, its tracks, and each person's summary
-    (tracks given one name are one person; `names`: {track id: name}, from session.json or --names)."""
+def recording_span(records: list[dict]) -> tuple[float, float]:
+    """(first time, duration) of a log's recording, in seconds; the last frame lasts a typical step."""
     times = [float(r["t"]) for r in records]
     steps = sorted(b - a for a, b in zip(times, times[1:]) if b >= a)
     typical = steps[len(steps) // 2] if steps else 0.0
+    return round(min(times), 3), round(max(times) - min(times) + typical, 3)
+
+
+def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELOW,
+                    names: dict[str, str] | None = None, markers: list[dict] | None = None,
+                    window_s: float = responses_.WINDOW_S) -> dict:
+    """The whole session: frames, duration, frames without a face, its tracks, each person's summary
+    (tracks given one name are one person; `names`: {track id: name}, from session.json or --names), and
+    each person's response to each marker (`markers`, from markers.json or --markers)."""
+    start_t, duration_s = recording_span(records)
     obs = observations(records)
     spans: dict[int, list[float]] = {}  # each track's first and last time, in one pass
     for o in sorted(obs, key=lambda o: o.t):
         spans.setdefault(o.person, [o.t, o.t])[1] = o.t
     tracks = list(spans)
     who = people_.people(tracks, names or {})
-    summaries = summarise_people([dataclasses.replace(o, person=who[o.person]) for o in obs], uncertain_below)
+    obs = [dataclasses.replace(o, person=who[o.person]) for o in obs]
+    summaries = summarise_people(obs, uncertain_below)
     given = {who[t]: (names or {}).get(str(t), "") for t in tracks}
+    by_person: dict[str, list] = {p: [] for p in summaries}
+    for o in obs:
+        by_person[o.person].append(o)
+    answers = responses_.respond(by_person, markers or [], window_s, uncertain_below=uncertain_below)
     return {
         "frames": len(records),
-        "start_t": round(min(times), 3),
-        "duration_s": round(max(times) - min(times) + typical, 3),
+        "start_t": start_t,
+        "duration_s": duration_s,
         "frames_without_face": sum(1 for r in records if not r["faces"]),
         "uncertain_below": uncertain_below,
         "tracks": {str(t): who[t] for t in tracks},  # which person each track of the log is
@@ -131,6 +146,10 @@ def session_summary(records: list[dict], uncertain_below: float = UNCERTAIN_BELO
             person: {"name": given[person] and person, "tracks": [t for t in tracks if who[t] == person], **s}
             for person, s in summaries.items()
         },
+        "response_window_s": window_s,
+        "response_min_seconds": responses_.MIN_SECONDS,
+        "markers": answers,  # each marker, with each person's response to it
+        "reached": responses_.reached(answers),
     }
 
 
@@ -147,8 +166,10 @@ def timeline_svg(summary: dict, kind: str = "valence") -> str:
     t0, duration = summary["start_t"], max(summary["duration_s"], 1e-3)
     width, row, label_w = 1000, 28, 140
     people = summary["people"]
+    marks = summary.get("markers") or []
+    top = 18 if marks else 0  # a band above the rows for the markers' notes
     runs_key, colours = ("valence_timeline", VALENCE_COLOURS) if kind == "valence" else ("timeline", COLOURS)
-    height = row * max(len(people), 1) + 22
+    height = top + row * max(len(people), 1) + 22
     parts = [
         f'<svg class="timeline {kind}" viewBox="0 0 {width} {height}" width="100%" data-t0="{t0}" '
         f'data-duration="{duration}" data-left="{label_w}" data-plot="{width - label_w}" '
@@ -159,7 +180,7 @@ def timeline_svg(summary: dict, kind: str = "valence") -> str:
     ]
     scale = (width - label_w) / duration
     for k, (person, s) in enumerate(people.items()):
-        y = k * row
+        y = top + k * row
         parts.append(f'<text x="4" y="{y + 18}" font-size="13">{html.escape(person[:18])}</text>')
         for run in s[runs_key]:
             x = label_w + (run["start_t"] - t0) * scale
@@ -170,6 +191,19 @@ def timeline_svg(summary: dict, kind: str = "valence") -> str:
                 f'data-t="{run["start_t"]}"><title>{run["label"]} {fmt_t(run["start_t"])}-{fmt_t(run["end_t"])}'
                 "</title></rect>"
             )
+    for m in marks:
+        x = label_w + (m["t"] - t0) * scale
+        band = ""
+        if m.get("end") is not None:
+            band = (f'<rect x="{x:.1f}" y="{top}" width="{max((m["end"] - m["t"]) * scale, 1.0):.1f}" '
+                    f'height="{height - top - 22}" fill="#c03030" fill-opacity="0.12"/>')
+        until = f" to {fmt_t(m['end'])}" if m.get("end") is not None else ""
+        parts.append(
+            f'<g class="marker" data-id="{html.escape(m["id"])}" data-t="{m["t"]}">{band}'
+            f'<line x1="{x:.1f}" y1="2" x2="{x:.1f}" y2="{height - 22}" stroke="#c03030" stroke-width="2"/>'
+            f'<text x="{x + 3:.1f}" y="13" font-size="11" fill="#c03030">{html.escape(m["label"][:24])}</text>'
+            f"<title>{html.escape(m['label'])} at {fmt_t(m['t'])}{until}</title></g>"
+        )
     for k in range(11):
         x = label_w + k * (width - label_w) / 10
         anchor = "end" if k == 10 else "middle"  # the last label stays inside the picture
@@ -220,6 +254,7 @@ STYLE = (
     "body{font-family:sans-serif;max-width:1000px;margin:1em auto;padding:0 1em}td,th{padding:3px 10px;"
     "text-align:left}.sw{display:inline-block;width:12px;height:12px;margin-right:6px;border:1px solid #888}"
     ".person{border-top:1px solid #ccc;margin-top:1em}small{color:#666;font-weight:normal}"
+    ".nodata{color:#666;font-style:italic}"
 )
 
 
@@ -227,6 +262,68 @@ def _legend(colours: dict[str, str]) -> str:
     return " ".join(
         f'<span class="sw" style="background:{c}"></span>{html.escape(k)}' for k, c in colours.items()
     )
+
+
+def _pct(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def _change(x: float) -> str:
+    return f"{x * 100:+.0f} pts"
+
+
+def responses_html(summary: dict) -> str:
+    """Each marker's response table, then "which prompts reached whom"; nothing without markers."""
+    marks = summary.get("markers") or []
+    if not marks:
+        return ""
+    w, need = summary["response_window_s"], summary["response_min_seconds"]
+    parts = [
+        '<h2 id="prompts">Prompts</h2><p><small>For each marker: each person\'s valence in the '
+        f"{w:g} s before it against the {w:g} s after it (or until its end, for a prompt that lasted a while), "
+        f"with the seconds of face seen in each. Under {need:g} s of face in either window there is not "
+        "enough data to say anything.</small></p>"
+    ]
+    for m in marks:
+        until = f" to {fmt_t(m['end'])}" if m.get("end") is not None else ""
+        rows = []
+        for person, r in m["people"].items():
+            b, a = r["before"], r["after"]
+            if r["enough"]:
+                cells = (
+                    f"<td>{_pct(b['valence_share']['positive'])} &rarr; {_pct(a['valence_share']['positive'])}</td>"
+                    f"<td>{_pct(b['valence_share']['negative'])} &rarr; {_pct(a['valence_share']['negative'])}</td>"
+                    f"<td>{_change(r['change']['positive'])}</td>"
+                )
+            else:
+                cells = '<td colspan="3" class="nodata">not enough data</td>'
+            rows.append(
+                f'<tr data-person="{html.escape(person)}"><td>{html.escape(person)}</td>'
+                f"<td>{b['seconds']:.1f} s</td><td>{a['seconds']:.1f} s</td>{cells}</tr>"
+            )
+        parts.append(
+            f'<section class="prompt" data-marker="{html.escape(m["id"])}"><h3>{fmt_t(m["t"])}{until}: '
+            f"{html.escape(m['label'])}</h3><table><tr><th>person</th><th>face before</th><th>face after</th>"
+            "<th>positive</th><th>negative</th><th>change in positive</th></tr>"
+            f"{''.join(rows)}</table></section>"
+        )
+    rows = "".join(
+        f'<tr><td>{html.escape(r["person"])}</td><td>{fmt_t(r["t"])} {html.escape(r["label"])}</td>'
+        + (
+            f"<td>{_change(r['positive_change'])}</td><td>{_change(r['negative_change'])}</td>"
+            if r["enough"]
+            else '<td colspan="2" class="nodata">not enough data</td>'
+        )
+        + f"<td>{r['seconds_before']:.1f} s / {r['seconds_after']:.1f} s</td></tr>"
+        for r in summary["reached"]
+    )
+    parts.append(
+        '<h3 id="reached">Which prompts reached whom</h3><p><small>Largest rise in positive share first. The '
+        "seconds are the face seen before / after: a change on a few seconds of face is not a finding."
+        "</small></p><table id=\"reached-table\"><tr><th>person</th><th>prompt</th><th>change in positive</th>"
+        f"<th>change in negative</th><th>face seen</th></tr>{rows}</table>"
+    )
+    return "".join(parts)
 
 
 def report_body(title: str, summary: dict, warnings: list[str] = ()) -> str:
@@ -245,6 +342,7 @@ def report_body(title: str, summary: dict, warnings: list[str] = ()) -> str:
         f"<h2>Valence</h2><p>{_legend(VALENCE_COLOURS)}</p>{timeline_svg(summary, 'valence')}"
         f"<details><summary>Emotions in detail</summary><p>{_legend(COLOURS)}</p>"
         f"{timeline_svg(summary, 'emotion')}</details>"
+        f"{responses_html(summary)}"
         f"{people or '<p>No face was seen.</p>'}"
     )
 
@@ -288,15 +386,38 @@ def session_names(log: Path, names_file: Path | None, tracks: set[int]) -> tuple
         raise ReportError(f"{source}: {e}") from None
 
 
-def write_report(log: Path, out_dir: Path, names_file: Path | None = None) -> tuple[Path, list[str]]:
+def session_markers(log: Path, markers_file: Path | None, span: tuple[float, float]) -> list[dict]:
+    """The markers for a log: --markers, else the markers.json beside it (the session app's), checked
+    against the recording's time span."""
+    source = markers_file or log.parent / markers_.FILE
+    if markers_file is not None and not markers_file.is_file():
+        raise ReportError(f"--markers {markers_file}: file not found")
+    try:
+        found = markers_.read(source)
+    except markers_.MarkerError as e:
+        raise ReportError(f"{source}: {e}") from None
+    start, duration = span
+    out = []
+    for k, m in enumerate(found, start=1):
+        try:
+            out.append({"id": m["id"], **markers_.check(m, duration, start)})
+        except markers_.MarkerError as e:
+            raise ReportError(f"{source}: marker {k} ({markers_.label(m)}): {e}") from None
+    return out
+
+
+def write_report(log: Path, out_dir: Path, names_file: Path | None = None, markers_file: Path | None = None,
+                 window_s: float = responses_.WINDOW_S) -> tuple[Path, list[str]]:
     """Writes <stem>_report.html and <stem>_summary.json into out_dir; returns the page and any warnings.
-    People are named from `names_file` ({track id: name}), else from the session.json beside the log."""
+    People are named from `names_file` ({track id: name}), else from the session.json beside the log;
+    markers come from `markers_file`, else the markers.json beside the log."""
     from ferops.core.io import write_json, write_text
 
     check_out_dir(out_dir)
     session = read_log(log)
     names, title = session_names(log, names_file, log_tracks(session.records))
-    summary = session_summary(session.records, names=names)
+    marks = session_markers(log, markers_file, recording_span(session.records))
+    summary = session_summary(session.records, names=names, markers=marks, window_s=window_s)
     page = out_dir / f"{log.stem}_report.html"
     try:
         write_json(out_dir / f"{log.stem}_summary.json", summary)

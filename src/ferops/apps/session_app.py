@@ -27,10 +27,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ferops.apps import live, people, report, sessions
+from ferops.apps import history, live, markers, people, people_page, privacy, report, responses, sessions
 from ferops.apps.session_runner import SessionRunner
 
 STATIC = Path(__file__).parent / "static"
+TEMPLATES = Path(__file__).parent / "templates"
 TOKEN_COOKIE = "ferops_token"
 # An upload is refused (413) above this size, and (507) where it would leave less than the reserve free
 # on the sessions folder's disk (the session's log and metadata are written there next).
@@ -47,14 +48,21 @@ def source_key(spec: str) -> str:
 
 
 def create_app(root: Path, classifier, model_uri: str, model_version: str | None, detector_factory,
-               token: str | None = None, memory_s: float | None = None) -> FastAPI:
-    """root: the sessions folder. detector_factory() -> a new face detector (one per session thread)."""
+               token: str | None = None, memory_s: float | None = None,
+               window_s: float = responses.WINDOW_S, keep_days: float | None = None) -> FastAPI:
+    """root: the sessions folder. detector_factory() -> a new face detector (one per session thread).
+    keep_days: sessions older than this are deleted at start and daily (None: kept until deleted)."""
     runners: dict[str, SessionRunner] = {}
     sessions.recover(root)  # what a killed app left: sessions marked running, half-written files
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        stop_daily = threading.Event()
+        if keep_days is not None:
+            threading.Thread(target=privacy.every_day, args=(expire, stop_daily, privacy.DAY_S), kwargs={"now": False},
+                             daemon=True, name="retention").start()
         yield
+        stop_daily.set()
         # Shutdown (Ctrl-C, SIGTERM): every running session finishes its log, video and session.json
         # before the process ends (uvicorn re-raises the signal right after this).
         for runner in runners.values():
@@ -146,7 +154,8 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
     @app.get("/", response_class=HTMLResponse)
     def index():
         page = (STATIC / "app.html").read_text()
-        return page.replace("{{SESSIONS_DIR}}", html.escape(str(root.resolve())))
+        return page.replace("{{SESSIONS_DIR}}", html.escape(str(root.resolve()))).replace(
+            "{{RETENTION}}", html.escape(privacy.retention_note(keep_days)))
 
     @app.get("/api/sessions")
     def list_all():
@@ -264,15 +273,99 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
 
     @app.delete("/api/sessions/{session_id}")
     def remove(session_id: str, confirm: str = ""):
-        folder_of(session_id)
+        folder = folder_of(session_id)
         if confirm != session_id:
             raise HTTPException(400, "deleting needs confirmation: pass confirm=<session id>")
         runner = runners.get(session_id)
         if runner is not None and runner.running:
             raise HTTPException(409, "stop the session before deleting it")
-        sessions.delete(root, session_id)
+        with markers.session_lock(folder):  # no marker is written into a folder being deleted
+            sessions.delete(root, session_id)
         runners.pop(session_id, None)
         return {"deleted": session_id}
+
+    def span_of(session_id: str, folder: Path) -> tuple[float, float | None]:
+        """The time span a marker must fall in: the recording so far while it runs, else the whole log."""
+        runner = runners.get(session_id)
+        if runner is not None and runner.running:
+            start = runner.first_t or 0.0
+            return start, max(runner.t - start, 0.0)
+        try:
+            return report.recording_span(current_log(folder)[1].records)
+        except HTTPException:
+            return 0.0, 0.0  # no frame yet: only a marker at the very start
+
+    async def marker_body(request: Request) -> dict:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise HTTPException(400, 'send JSON {"t": seconds, "note": "...", "end": seconds or null}')
+        return body
+
+    def change_markers(session_id: str, change) -> list[dict]:
+        folder = folder_of(session_id)
+        try:
+            return markers.edit(folder, change)
+        except markers.NoSuchMarker as e:
+            raise HTTPException(404, str(e)) from None
+        except markers.MarkerError as e:
+            raise HTTPException(400, str(e)) from None
+        except OSError as e:
+            if not folder.is_dir():
+                raise HTTPException(404, "this session no longer exists (deleted meanwhile)") from None
+            raise HTTPException(500, f"cannot write to the sessions folder {root}: {e.strerror}") from None
+
+    @app.get("/api/sessions/{session_id}/markers")
+    def list_markers(session_id: str):
+        try:
+            return markers.read(folder_of(session_id) / markers.FILE)
+        except markers.MarkerError as e:
+            raise HTTPException(500, f"{markers.FILE} of this session: {e}") from None
+
+    @app.post("/api/sessions/{session_id}/markers", status_code=201)
+    async def add_marker(session_id: str, request: Request):
+        """{t, note, end}; without t, the current moment of a running session (the live page's button)."""
+        body = await marker_body(request)
+        folder = folder_of(session_id)
+        start, duration = await run_in_threadpool(span_of, session_id, folder)
+        runner = runners.get(session_id)
+        if "t" not in body:
+            if runner is None or not runner.running:
+                raise HTTPException(400, "give the marker's time t (seconds of the recording): the session is "
+                                    "not running")
+            body = {**body, "t": start + duration}
+        try:
+            marker = {"id": markers.new_id(), **markers.check(body, duration, start)}
+        except markers.MarkerError as e:
+            raise HTTPException(400, str(e)) from None
+        await run_in_threadpool(change_markers, session_id, lambda ms: [*ms, marker])
+        return marker
+
+    @app.patch("/api/sessions/{session_id}/markers/{marker_id}")
+    async def edit_marker(session_id: str, marker_id: str, request: Request):
+        body = await marker_body(request)
+        folder = folder_of(session_id)
+        start, duration = await run_in_threadpool(span_of, session_id, folder)
+        done = {}
+
+        def change(ms: list[dict]) -> list[dict]:
+            old = markers.find(ms, marker_id)
+            done["marker"] = {"id": marker_id, **markers.check({**old, **body, "id": marker_id}, duration, start)}
+            return [done["marker"] if m["id"] == marker_id else m for m in ms]
+
+        await run_in_threadpool(change_markers, session_id, change)
+        return done["marker"]
+
+    @app.delete("/api/sessions/{session_id}/markers/{marker_id}")
+    def delete_marker(session_id: str, marker_id: str):
+        def change(ms: list[dict]) -> list[dict]:
+            markers.find(ms, marker_id)
+            return [m for m in ms if m["id"] != marker_id]
+
+        change_markers(session_id, change)
+        return {"deleted": marker_id}
 
     @app.get("/sessions/{session_id}/live.mjpg")
     def live_video(session_id: str):
@@ -291,8 +384,9 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         return report.read_log(Path(log_path))
 
     @functools.lru_cache(maxsize=16)
-    def summary_of(log_path: str, mtime_ns: int, size: int, names_json: str) -> dict:
-        return report.session_summary(log_of(log_path, mtime_ns, size).records, names=json.loads(names_json))
+    def summary_of(log_path: str, mtime_ns: int, size: int, names_json: str, markers_json: str) -> dict:
+        return report.session_summary(log_of(log_path, mtime_ns, size).records, names=json.loads(names_json),
+                                      markers=json.loads(markers_json), window_s=window_s)
 
     def current_log(folder: Path) -> tuple[tuple, report.SessionLog]:
         path = folder / sessions.LOG
@@ -322,7 +416,11 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         version, log = current_log(folder)
         meta = sessions.read_meta(folder)
         names = json.dumps(meta.get("names") or {}, sort_keys=True)
-        return meta, summary_of(*version, names), log
+        try:
+            marks = json.dumps(markers.read(folder / markers.FILE))
+        except markers.MarkerError as e:
+            raise HTTPException(500, f"{markers.FILE} of this session: {e}") from None
+        return meta, summary_of(*version, names, marks), log
 
     @app.get("/sessions/{session_id}/video")
     def video(session_id: str):
@@ -351,8 +449,14 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
     @app.get("/sessions/{session_id}/export.csv")
     def export_csv(session_id: str):
         meta, summary, log = review_data(session_id)
-        return Response(sessions.records_csv(log.records, summary["tracks"]), media_type="text/csv",
-                        headers=_download(meta, "csv"))
+        return Response(sessions.records_csv(log.records, summary["tracks"], markers=summary["markers"]),
+                        media_type="text/csv", headers=_download(meta, "csv"))
+
+    @app.get("/sessions/{session_id}/responses.csv")
+    def export_responses(session_id: str):
+        meta, summary, _ = review_data(session_id)
+        return Response(sessions.responses_csv(summary), media_type="text/csv",
+                        headers=_download({**meta, "name": f"{meta['name']} responses"}, "csv"))
 
     @app.get("/sessions/{session_id}/report.html")
     def export_report(session_id: str):
@@ -360,6 +464,64 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
         page = report.render_html(f"Session report: {meta['name']}", summary, log.warnings)
         return Response(page, media_type="text/html", headers=_download(meta, "html"))
 
+    def running_ids() -> set[str]:
+        return {sid for sid, r in runners.items() if r.running}
+
+    def everyone() -> tuple[dict, list]:
+        """Every named person, each session summarised as its review (cached per log version)."""
+        def summarise(folder: Path) -> tuple[dict, dict]:
+            try:
+                meta, summary, _ = review_data(folder.name)
+            except HTTPException as e:
+                raise ValueError(e.detail) from None
+            return meta, summary
+
+        return history.collect(root, summarise)
+
+    @app.get("/people", response_class=HTMLResponse)
+    def people_view():
+        found, skipped = everyone()
+        return people_page.page(found, skipped, privacy.retention_note(keep_days), render)
+
+    @app.get("/api/people")
+    def people_list():
+        found, skipped = everyone()
+        return {"people": list(found.values()), "skipped": [{"id": i, "reason": r} for i, r in skipped]}
+
+    @app.get("/api/people/{name}")
+    def person(name: str):
+        try:
+            entry = history.one(everyone()[0], name)
+        except history.HistoryError as e:
+            raise HTTPException(404, str(e)) from None
+        return {**entry, "erase": privacy.preview(root, name)}
+
+    @app.delete("/api/people/{name}")
+    def erase_person(name: str, confirm: str = ""):
+        """Removes the person from every session (apps.privacy.erase); confirm=<the name> as typed here."""
+        if confirm != name:
+            raise HTTPException(400, "erasing a person needs confirmation: pass confirm=<the same name>")
+        if not any(people.key(name) == people.key(n) for m in sessions.list_sessions(root)
+                   for n in (m.get("names") or {}).values() if isinstance(n, str)):
+            raise HTTPException(404, f"no person named {name!r} in any session")
+        if running_ids():
+            raise HTTPException(409, "a session is running: stop it before erasing a person (its log is being "
+                                "written)")
+        try:
+            return privacy.erase(root, name)
+        except (OSError, ValueError) as e:
+            raise HTTPException(500, f"erasing {name!r} stopped part way: {e}; run it again to finish") from None
+
+    def expire() -> None:
+        try:
+            gone = privacy.delete_expired(root, keep_days, running_ids())
+        except OSError:
+            return  # the folder unreadable for now: the next daily pass tries again
+        for sid in gone:
+            runners.pop(sid, None)
+
+    if keep_days is not None:
+        expire()  # at start; then daily, from the app's lifespan
     app.state.runners = runners
     return app
 
@@ -438,9 +600,30 @@ def _naming(summary: dict) -> str:
     )
 
 
+def render(template: str, **pieces: str) -> str:
+    """A page from templates/: each {{key}} replaced by its piece, which is HTML (escape text before)."""
+    import re
+
+    # One pass: a piece that holds "{{...}}" (a note typed so) is never filled in again.
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: pieces[m.group(1)], (TEMPLATES / template).read_text())
+
+
+def _marker_rows(summary: dict) -> str:
+    e = html.escape
+    return "".join(
+        f'<tr class="marker" data-id="{e(m["id"])}"><td><input class="t time" value="{report.fmt_t(m["t"])}"></td>'
+        f'<td><input class="end time" value="{report.fmt_t(m["end"]) if m.get("end") is not None else ""}" '
+        f'placeholder="(none)"></td><td><input class="note" value="{e(m["note"])}" maxlength="{markers.MAX_NOTE}">'
+        '</td><td><button class="save">Save</button> <button class="delete">Delete</button></td></tr>'
+        for m in summary.get("markers") or []
+    )
+
+
 def review_page(meta: dict, summary: dict, warnings: list[str]) -> str:
-    """The report's body plus what only a live page can do: play and seek the recording, name people."""
-    sid = html.escape(meta["id"])
+    """The report's body plus what only a live page can do: play and seek the recording, mark moments, name
+    people."""
+    e = html.escape
+    sid = e(meta["id"])
     has_video = bool(meta.get("annotated_video") or meta.get("recording"))
     video = (
         f'<video id="video" src="/sessions/{sid}/video" controls preload="metadata" width="640"></video>'
@@ -448,56 +631,35 @@ def review_page(meta: dict, summary: dict, warnings: list[str]) -> str:
         if has_video
         else "<p><small>No video is kept for this session (live source, annotated video not saved).</small></p>"
     )
-    state = html.escape(str(meta.get("state")))
-    error = f'<p class="warning">{html.escape(meta["error"])}</p>' if meta.get("error") else ""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(meta['name'])}</title>
-<style>{report.STYLE}.warning{{color:#a00}}svg .run{{cursor:pointer}}</style></head><body>
-<p><a href="/">&larr; all sessions</a> &middot; session {sid} &middot; {state} &middot;
-source {html.escape(str(meta.get('source')))} &middot; model {html.escape(str(meta.get('model_uri')))}
-(version {html.escape(str(meta.get('model_version')))}) &middot; detector {html.escape(str(meta.get('detector')))}</p>
-{error}{video}
-<p>Exports: <a id="csv" href="/sessions/{sid}/export.csv">CSV</a> &middot; <a id="json"
-href="/sessions/{sid}/export.json">JSON</a> &middot; <a id="html" href="/sessions/{sid}/report.html">report (one
-HTML file)</a></p>
-{_naming(summary)}
-{report.report_body(meta['name'], summary, warnings)}
-<script>
-const video = document.getElementById('video');
-document.querySelectorAll('svg.timeline').forEach(svg => svg.addEventListener('click', e => {{
-  if (!video) return;
-  const box = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
-  const x = (e.clientX - box.left) * vb.width / box.width - Number(svg.dataset.left);
-  const t = Number(svg.dataset.t0) + Math.max(0, x) / Number(svg.dataset.plot) * Number(svg.dataset.duration);
-  video.currentTime = t; video.dataset.seekedTo = t.toFixed(3);
-}}));
-function save(names) {{
-  fetch('/api/sessions/{sid}', {{method: 'PATCH',
-    headers: {{'Content-Type': 'application/json', 'X-Requested-With': 'ferops'}},
-    body: JSON.stringify({{names}})}}).then(r => r.ok ? location.reload() :
-    r.json().then(j => document.getElementById('msg').textContent = j.detail));
-}}
-const named = v => v.trim() ? v : null;
-document.querySelectorAll('button.rename').forEach(b => b.onclick = () => {{
-  const input = b.parentElement.querySelector('input.pname'), names = {{}};
-  input.dataset.tracks.split(',').forEach(t => names[t] = named(input.value));
-  save(names);
-}});
-document.getElementById('savenames').onclick = () => {{
-  const names = {{}};
-  document.querySelectorAll('input.tname').forEach(i => names[i.dataset.track] = named(i.value));
-  save(names);
-}};
-</script></body></html>"""
+    return render(
+        "review.html",
+        title=e(meta["name"]),
+        style=report.STYLE,
+        sid=sid,
+        state=e(str(meta.get("state"))),
+        source=e(str(meta.get("source"))),
+        model_uri=e(str(meta.get("model_uri"))),
+        model_version=e(str(meta.get("model_version"))),
+        detector=e(str(meta.get("detector"))),
+        error=f'<p class="warning">{e(meta["error"])}</p>' if meta.get("error") else "",
+        video=video,
+        max_note=str(markers.MAX_NOTE),
+        marker_rows=_marker_rows(summary),
+        naming=_naming(summary),
+        body=report.report_body(meta["name"], summary, warnings),
+    )
 
 
 def serve(root: Path, host: str, port: int, model_uri: str, classifier, model_version, detector_factory,
-          on_ready=None, memory_s: float | None = None) -> None:
+          on_ready=None, memory_s: float | None = None, window_s: float = responses.WINDOW_S,
+          keep_days: float | None = None) -> None:
     """Runs the app until Ctrl-C / SIGTERM; running sessions are stopped and their files finished first
     (the app's lifespan), then uvicorn ends the process by the same signal."""
     import uvicorn
 
     token = None if host in ("127.0.0.1", "localhost", "::1") else secrets.token_urlsafe(16)
-    app = create_app(root, classifier, model_uri, model_version, detector_factory, token, memory_s)
+    app = create_app(root, classifier, model_uri, model_version, detector_factory, token, memory_s, window_s,
+                     keep_days)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/" + (f"?token={token}" if token else "")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
 

@@ -4,6 +4,7 @@
                                      state, the names given to tracks in review ({track id: name}: tracks
                                      given one name are one person), small, rewritten atomically
     <sessions>/<id>/session.jsonl   one JSON line per frame: the emotions, no images
+    <sessions>/<id>/markers.json    the moments marked (time, note, optional end), when there are any
     <sessions>/<id>/recording.*     only for an uploaded recording (the review plays it)
     <sessions>/<id>/annotated.webm  only when the user asked to save the annotated video
 
@@ -156,6 +157,25 @@ def delete(root: Path, session_id: str) -> None:
     shutil.rmtree(session_dir(root, session_id))
 
 
+def responses_csv(summary: dict) -> str:
+    """One row per marker and person: the windows before and after, their valence shares and the change."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    header = ["marker", "t", "end", "note", "person", "enough_data", "seconds_before", "seconds_after",
+              *(f"{v}_before" for v in VALENCES), *(f"{v}_after" for v in VALENCES),
+              *(f"{v}_change" for v in VALENCES)]
+    w.writerow(header)
+    for m in summary.get("markers") or []:
+        for person, r in m["people"].items():
+            b, a = r["before"]["valence_share"], r["after"]["valence_share"]
+            w.writerow([spreadsheet_safe(c) for c in (
+                m["id"], m["t"], "" if m.get("end") is None else m["end"], m["note"], person, r["enough"],
+                r["before"]["seconds"], r["after"]["seconds"], *(b[v] for v in VALENCES), *(a[v] for v in VALENCES),
+                *((r["change"][v] for v in VALENCES) if r["enough"] else [""] * len(VALENCES)),
+            )])
+    return buf.getvalue()
+
+
 def spreadsheet_safe(cell: object) -> object:
     """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
     if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -171,16 +191,29 @@ def with_people(records: list[dict], who: dict[str, str]) -> list[dict]:
     ]
 
 
-def records_csv(records: list[dict], who: dict[str, str], uncertain_below: float = UNCERTAIN_BELOW) -> str:
-    """Per-frame, per-face rows (a frame without a face is one row with no track). who: {track id: person}."""
+def _marked_frames(records: list[dict], markers: list[dict]) -> dict[int, str]:
+    """Each marker on the first frame at or after its time (the last frame if none): index -> notes."""
+    times = [float(r["t"]) for r in records]
+    out: dict[int, list[str]] = {}
+    for m in markers:
+        k = next((i for i, t in enumerate(times) if t >= m["t"]), len(times) - 1)
+        out.setdefault(k, []).append(m.get("label") or m.get("note") or "marker")
+    return {k: "; ".join(v) for k, v in out.items()}
+
+
+def records_csv(records: list[dict], who: dict[str, str], uncertain_below: float = UNCERTAIN_BELOW,
+                markers: list[dict] = ()) -> str:
+    """Per-frame, per-face rows (a frame without a face is one row with no track). who: {track id: person};
+    a marker's note is on the rows of the first frame at or after its time."""
     buf = io.StringIO()
     w = csv.writer(buf)
+    marked = _marked_frames(records, list(markers)) if markers else {}
     # v_<group>: the valence probabilities (as in batch's tables), apart from the emotions' own columns
-    header = ["frame", "t", "wall", "track", "person", "valence", "valence_shown_as", "valence_confidence",
+    header = ["frame", "t", "wall", "marker", "track", "person", "valence", "valence_shown_as", "valence_confidence",
               *(f"v_{v}" for v in VALENCES), "label", "shown_as", "confidence", "x", "y", "w", "h", *EMOTIONS]
     w.writerow(header)
-    for rec in records:
-        base = [rec["frame"], rec["t"], rec.get("wall", "")]
+    for i, rec in enumerate(records):
+        base = [rec["frame"], rec["t"], rec.get("wall", ""), spreadsheet_safe(marked.get(i, ""))]
         if not rec["faces"]:
             w.writerow(base + [""] * (len(header) - len(base)))
         for k, face in enumerate(rec["faces"]):

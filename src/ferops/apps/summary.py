@@ -81,7 +81,18 @@ def _round(run: dict) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in run.items()}
 
 
-def _shares(labels: list[str], durations: list[float], keys: tuple[str, ...]) -> dict[str, float]:
+def time_of_each(times: list[float]) -> list[float]:
+    """One person's observation times (sorted) -> the seconds each one stands for: the time until her next
+    one, unless she was away (then the typical step). Two faces of one person at one moment (two tracks
+    given one name) share that moment."""
+    steps = [b - a for a, b in zip(times, times[1:])]
+    positive = sorted(s for s in steps if s > 0)
+    typical = positive[len(positive) // 2] if positive else 0.0
+    return [s if s <= MAX_GAP_S else typical for s in steps] + [typical]
+
+
+def shares(labels: list[str], durations: list[float], keys: tuple[str, ...]) -> dict[str, float]:
+    """Share of the observed time per label (keys, and uncertain); all 0 when nothing was observed."""
     seen = sum(durations)
     share = dict.fromkeys((*keys, UNCERTAIN), 0.0)
     for label, d in zip(labels, durations):
@@ -94,12 +105,7 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
     emotion, stretches, changes."""
     obs = sorted(obs, key=lambda o: o.t)
     times = [o.t for o in obs]
-    steps = [b - a for a, b in zip(times, times[1:])]
-    positive = sorted(s for s in steps if s > 0)
-    typical = positive[len(positive) // 2] if positive else 0.0
-    # Each observation stands for the time until the person's next one, unless they were away. Two
-    # faces of one person at one moment (two tracks given one name) share that moment.
-    durations = [s if s <= MAX_GAP_S else typical for s in steps] + [typical]
+    durations = time_of_each(times)
     labels = [shown_as(o.label, o.confidence, uncertain_below) for o in obs]
     valences = [shown_as(o.valence, o.valence_confidence, uncertain_below) for o in obs]
     seen = sum(durations)
@@ -119,9 +125,9 @@ def summarise_person(obs: list[Observation], uncertain_below: float = UNCERTAIN_
         "last_t": round(times[-1] + durations[-1], 3),
         "seconds_seen": round(seen, 3),
         "observations": len(obs),
-        "valence_share": _shares(valences, durations, VALENCES),
+        "valence_share": shares(valences, durations, VALENCES),
         "valence_timeline": [_round(r) for r in _runs(times, valences, durations)],
-        "share": _shares(labels, durations, EMOTIONS),
+        "share": shares(labels, durations, EMOTIONS),
         "longest": {k: _round(v) for k, v in longest.items()},
         "changes": changes,
         "uncertain_stretches": [_round(r) for r in runs if r["label"] == UNCERTAIN],

@@ -87,7 +87,8 @@ def test_markers_responses_people_and_erase(tmp_path, video):
         assert sorted({r["marker"] for r in frames}) == ["", "song from 1965", "wedding photo"]
 
         # A second session, a week on in the People page's eyes: the same names join the same people.
-        second = wait_done(base, http("POST", f"{base}/api/sessions", {"source": str(video), "name": "Photos"})[1]["id"])
+        started = http("POST", f"{base}/api/sessions", {"source": str(video), "name": "Photos"})[1]
+        second = wait_done(base, started["id"])
         http("PATCH", f"{base}/api/sessions/{second['id']}", {"names": {"0": " mary ", "1": "John"}})
         everyone = http("GET", f"{base}/api/people")[1]
         assert [p["name"] for p in everyone["people"]] == ["John", "Mary"] and everyone["skipped"] == []

@@ -62,9 +62,8 @@ def webcam(
     import signal
 
     from ferops.apps import live, live_page
-    from ferops.runtime.video_faces import video_detector
 
-    finder = _detector(detector, video_detector)
+    finder = _detector(detector, "video")
 
     options = live.Options(max_frames=max_frames, smooth=smooth)
     if track_memory is not None:
@@ -118,10 +117,13 @@ def webcam(
     )
 
 
-def _detector(name: str, make):
+def _detector(name: str, use: str, **options):
+    """runtime.faces.create, with an unknown name as one error line (before the model is loaded)."""
+    from ferops.runtime.faces import UnknownDetector, create
+
     try:
-        return make(name)
-    except ValueError as e:
+        return create(name, use, **options)
+    except UnknownDetector as e:
         fail(str(e))
 
 
@@ -141,7 +143,6 @@ def predict(
     from ferops.apps.overlay import draw
     from ferops.runtime.imaging import InputError
     from ferops.runtime.pipeline import analyse, face_record
-    from ferops.runtime.video_faces import photo_detector
 
     found, failures = photos.find_images(paths)
     if not found:  # nothing to do: one line, before the model is loaded
@@ -154,7 +155,7 @@ def predict(
             targets = photos.annotation_targets(found, annotate)
         except photos.AnnotateError as e:
             fail(str(e))
-    finder = None if whole_image else _detector(detector, photo_detector)
+    finder = None if whole_image else _detector(detector, "photo")
     classifier = _classifier(model_uri)
     if not as_json:
         typer.echo(f"{'file':40} {'face':>4} {'box':>20} {'label':>9} {'conf':>5}")
@@ -220,7 +221,7 @@ def session_app(
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
     from ferops.apps import live_page, session_app as web
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import DEFAULT_DETECTOR, create
 
     if sessions.exists() and not sessions.is_dir():
         fail(f"--sessions {sessions} is a file, not a folder")
@@ -235,8 +236,8 @@ def session_app(
         typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
                    err=True)
 
-    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), video_detector,
-              on_ready=ready, memory_s=track_memory)
+    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri),
+              lambda: create(DEFAULT_DETECTOR, "video"), on_ready=ready, memory_s=track_memory)
 
 
 @app.command()
@@ -265,10 +266,9 @@ def batch(
     except ImportError:
         fail("ferops batch needs Ray: pip install 'ferops[scale]'")
     from ferops.registry.loading import ModelNotFound
-    from ferops.runtime.faces import DETECTORS
 
-    if detector not in DETECTORS:  # checked here: inside the Ray actors it would be a worker's traceback
-        fail(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    # An unknown detector is checked here: inside the Ray actors it would be a worker's traceback.
+    _detector(detector, "video", background=False)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a folder")
     try:

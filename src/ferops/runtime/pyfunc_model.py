@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from ferops.runtime.classifier import EmotionClassifier, describe
-from ferops.runtime.faces import DEFAULT_DETECTOR, DETECTORS, FaceDetector, make_detector
+from ferops.runtime.faces import DEFAULT_DETECTOR, FaceDetector, UnknownDetector, create
 from ferops.runtime.imaging import InputError, decode_image, pixel_batch
 from ferops.runtime.pipeline import face_record, find_faces
 
@@ -78,7 +78,7 @@ class FerModel(mlflow.pyfunc.PythonModel):
     def detector(self, name: str) -> FaceDetector:
         cache = self._local.__dict__.setdefault("detectors", {})
         if name not in cache:
-            cache[name] = make_detector(name)
+            cache[name] = create(name, "request")
         return cache[name]
 
     def predict(self, context, model_input, params=None):
@@ -86,12 +86,9 @@ class FerModel(mlflow.pyfunc.PythonModel):
         try:
             detector = None
             if bool(params.get("detect_faces", False)):
-                name = params.get("detector") or DEFAULT_DETECTOR
-                if name not in DETECTORS:
-                    raise InputError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
-                detector = self.detector(name)
+                detector = self.detector(params.get("detector") or DEFAULT_DETECTOR)
             return self._predict(model_input, detector)
-        except InputError as e:
+        except (InputError, UnknownDetector) as e:
             # An MlflowException with a client-error code is what the scoring server turns into a 400.
             raise MlflowException(str(e), error_code=INVALID_PARAMETER_VALUE) from None
         finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ferops.apps import people as people_
 from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
+from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 
 # Hex colours per emotion for the page (the overlay's BGR colours, as a reviewer sees them on screen).
@@ -35,7 +36,7 @@ COLOURS = {
 VALENCE_COLOURS = {"positive": "#f0b428", "neutral": "#b4b4b4", "negative": "#3c64b4", UNCERTAIN: "#ffffff"}
 
 
-class ReportError(ValueError):
+class ReportError(FerOpsError, ValueError):
     pass
 
 

@@ -19,6 +19,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ferops.core.errors import FerOpsError
 from ferops.runtime.imaging import to_gray
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -215,7 +216,7 @@ def live_detector() -> HaarDetector:
     return HaarDetector(scale_factor=1.15, min_size=60, max_width=320)
 
 
-class UnknownDetector(ValueError):
+class UnknownDetector(FerOpsError, ValueError):
     """A face detector's name that is none of DETECTORS."""
 
     def __init__(self, name: str):

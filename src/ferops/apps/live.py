@@ -30,7 +30,8 @@ from ferops.runtime.classifier import EmotionClassifier, describe
 from ferops.runtime.faces import FaceDetector
 from ferops.runtime.pipeline import analyse, face_record
 from ferops.apps.overlay import draw
-from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
+from ferops.apps.tracker import MEMORY_S, PersonTracker
+from ferops.runtime.video import SMOOTH_ALPHA
 
 
 class SourceError(FerOpsError, RuntimeError):

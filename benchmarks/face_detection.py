@@ -219,12 +219,12 @@ def package_photos():
 
 
 def photos_table() -> None:
-    from ferops.runtime.faces import make_detector
+    from ferops.runtime.faces import create
 
     photos = package_photos()
     print("\nreal photos shipped by packages: faces found (expected)")
     for name in ("yunet", "haar"):
-        det = make_detector(name)
+        det = create(name, "request")
         cells = [f"{p.name} {len(det.detect(cv2.imread(str(p))))} ({n})" for p, n in photos]
         print(f"  {name:6} " + ", ".join(cells))
 
@@ -261,7 +261,7 @@ def framing_table(video, classifier) -> None:
 
 def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
     from ferops.apps import live
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import create
 
     rng = np.random.default_rng(7)
     spots = [(120, 130), (320, 230), (500, 120)]
@@ -284,7 +284,7 @@ def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
             for name in ("yunet", "haar"):
                 log = io.StringIO()
                 start = time.perf_counter()
-                done = live.run(live.open_source(str(path)), video_detector(name), classifier, live.Options(), log=log)
+                done = live.run(live.open_source(str(path)), create(name, "video"), classifier, live.Options(), log=log)
                 fps = done / (time.perf_counter() - start)
                 per_frame = np.mean([len(json.loads(line)["faces"]) for line in log.getvalue().splitlines()])
                 row.append((name, fps, per_frame))
@@ -300,7 +300,7 @@ def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
 def rest_table(classifier, repeats: int = 40) -> None:
     """What the pyfunc does for one detect_faces record (decode PNG, detect, crop, classify), per detector,
     in process: the HTTP server adds the same fixed cost to both, so this ratio is the stricter one."""
-    from ferops.runtime.faces import make_detector
+    from ferops.runtime.faces import create
     from ferops.runtime.imaging import decode_image
     from ferops.runtime.pipeline import find_faces
 
@@ -308,7 +308,7 @@ def rest_table(classifier, repeats: int = 40) -> None:
     png = cv2.imencode(".png", photo)[1].tobytes()
     times = {}
     for name in ("yunet", "haar"):
-        det = make_detector(name)
+        det = create(name, "request")
         for _ in range(3):
             find_faces(decode_image(png), det)
         samples = []

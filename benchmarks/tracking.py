@@ -263,10 +263,10 @@ def overlap_only(log: list[dict], fps: int) -> list[list[tuple[int, tuple]]]:
 def run_webcam(path: Path, classifier, background: bool = False) -> list[dict]:
     """`ferops webcam --headless --source PATH --log ...` in process: the log's records."""
     from ferops.apps import live
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import create
 
     log = io.StringIO()
-    live.run(live.open_source(str(path)), video_detector("yunet", background=background), classifier,
+    live.run(live.open_source(str(path)), create("yunet", "video", background=background), classifier,
              live.Options(), log=log)
     return [json.loads(line) for line in log.getvalue().splitlines()]
 
@@ -275,13 +275,13 @@ def run_batch(path: Path, classifier) -> list[list[tuple[int, tuple, str]]]:
     """`ferops batch PATH` with its defaults, in process: per frame, [(track, box, label)]."""
     from ferops.scale import batch, tables
     from ferops.scale.scoring import score_range
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import create
     from ferops.scale.videos import frame_ranges, probe
 
     video = probe(path)
     ranges = []
     for start, stop in frame_ranges(video, batch.CHUNK_FRAMES):
-        r = score_range(str(path), start, stop, 1, video_detector("yunet", background=False), classifier)
+        r = score_range(str(path), start, stop, 1, create("yunet", "video", background=False), classifier)
         ranges.append({"start": start, **r})
     table, _ = tables.track(video, ranges, 1)
     out: list[list] = [[] for _ in range(video.frames)]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from conftest import alive, ends_within
-from ferops.runtime.faces import Face, HaarDetector, YuNetDetector, fer_box, iou, make_detector
+from ferops.runtime.faces import USES, Face, HaarDetector, UnknownDetector, YuNetDetector, create, fer_box, iou
 from ferops.runtime.pipeline import face_record, find_faces
-from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder, video_detector
+from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder
 
 HOPPER = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
 FACE = HOPPER[40:330, 120:400]  # her face with some margin, 280x290
@@ -54,7 +54,7 @@ def test_fer_box_is_a_square_around_eyes_and_mouth():
 
 @pytest.mark.parametrize("name", ["yunet", "haar"])
 def test_unusable_frames_give_no_faces_and_no_crash(name):
-    det = make_detector(name)
+    det = create(name, "request")
     assert det.detect(np.zeros((1, 1, 3), np.uint8)) == []
     assert det.detect(np.zeros((1, 1), np.uint8)) == []
     assert det.detect(np.zeros((480, 640, 3), np.uint8)) == [], "an all-black frame"
@@ -269,7 +269,7 @@ def test_detectors_shared_across_threads_answer_as_alone():
 
 def test_find_faces_frames_every_face_alike():
     frame = scene([(100, 100, 160)])
-    faces, inputs = find_faces(frame, make_detector("yunet"))
+    faces, inputs = find_faces(frame, create("yunet", "request"))
     assert len(faces) == 1 and inputs.shape == (1, 48, 48) and inputs.dtype == np.uint8
     whole, inputs = find_faces(frame, None)
     assert whole == [Face((0, 0, 640, 480), None)] and inputs.shape == (1, 48, 48)
@@ -277,11 +277,38 @@ def test_find_faces_frames_every_face_alike():
     assert record["label"] == "happy" and record["det_conf"] == faces[0].score and record["box"] == list(faces[0].box)
 
 
-def test_unknown_detector_names_the_choices():
-    with pytest.raises(ValueError, match="choose one of yunet, haar"):
-        make_detector("mtcnn")
-    with pytest.raises(ValueError, match="choose yunet or haar"):
-        video_detector("mtcnn")
+@pytest.mark.parametrize("use", USES)
+def test_unknown_detector_names_the_choices_in_one_wording_for_every_use(use):
+    with pytest.raises(UnknownDetector) as e:
+        create("mtcnn", use)
+    assert str(e.value) == "unknown face detector 'mtcnn'; choose one of yunet, haar"
+    assert isinstance(e.value, ValueError)
+
+
+def test_each_name_and_use_gets_its_detector():
+    made = {(name, use): create(name, use, background=False) for name in ("yunet", "haar") for use in USES}
+    assert type(made["yunet", "request"]) is YuNetDetector
+    assert type(made["yunet", "photo"]) is PhotoFaceFinder
+    assert type(made["yunet", "video"]) is VideoFaceFinder and not made["yunet", "video"].background
+    assert create("yunet", "video").background, "the webcam's finder searches in a helper process by default"
+    assert all(type(made["haar", use]) is HaarDetector for use in USES)
+    assert made["haar", "video"].max_width == 320 and made["haar", "photo"].max_width == 640, "the webcam's settings"
+    with pytest.raises(ValueError, match="unknown detector use 'live'"):
+        create("yunet", "live")
+
+
+def test_the_registered_models_detectors_never_load_the_video_finder():
+    """The pyfunc asks for request detectors only: video_faces.py stays out of the model's (and the export
+    stage's) code, as dvc.yaml says."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ferops.runtime import pyfunc_model; from ferops.runtime.faces import create; "
+        "create('yunet', 'request'); create('haar', 'request'); print('ferops.runtime.video_faces' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr[-2000:]
 
 
 # The app (or webcam) killed outright: nothing closes the finder, its helper must not outlive it.

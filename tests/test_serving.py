@@ -337,6 +337,26 @@ def test_in_process_predict_takes_any_number_of_records(registered_model):
         model.predict(pd.DataFrame({"image": bad}))
 
 
+def test_unknown_detector_is_a_client_error_in_the_one_wording(registered_model):
+    """params {"detector": ...} goes through runtime.faces.create like every other caller: an unknown name is
+    an INVALID_PARAMETER_VALUE (the server's 400), worded as the CLI words it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from ferops.registry.names import PRODUCTION_URI
+
+    uri, _, _ = registered_model
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = mlflow.pyfunc.load_model(PRODUCTION_URI)
+    image = pd.DataFrame({"image": [encode_png(np.full((96, 96), 90, np.uint8))]})
+    with pytest.raises(MlflowException) as e:
+        model.predict(image, params={"detect_faces": True, "detector": "mtcnn"})
+    assert e.value.message == "unknown face detector 'mtcnn'; choose one of yunet, haar"
+    assert e.value.get_http_status_code() == 400
+    assert model.predict(image, params={"detect_faces": True, "detector": "haar"}).empty
+
+
 def test_deeply_nested_json_is_a_4xx_and_the_server_keeps_serving(server):
     url, _ = server
     status, body = post(url, b"[" * 100_000 + b"]" * 100_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import typer
 
 from ferops.apps.responses import WINDOW_S as RESPONSE_WINDOW_S
 from ferops.apps.sessions import DEFAULT_ROOT as SESSIONS_DIR
+from ferops.core.errors import FerOpsError
 from ferops.registry.names import PRODUCTION_URI, STAGE_URI
 
 app = typer.Typer(
@@ -30,16 +32,31 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def command(*args, **kwargs):
+    """app.command for every command: a FerOpsError that the command lets through (a model that does not
+    resolve, a source that cannot be opened, bad params...) is its one `error:` line and exit 1. Any other
+    exception is a bug and keeps its traceback."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except FerOpsError as e:
+                fail(str(e))
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
 def _classifier(model_uri: str):
-    from ferops.registry.loading import ModelNotFound, load_classifier
+    from ferops.registry.loading import load_classifier
 
-    try:
-        return load_classifier(model_uri)
-    except ModelNotFound as e:
-        fail(str(e))
+    return load_classifier(model_uri)
 
 
-@app.command()
+@command()
 def webcam(
     model_uri: str = typer.Option(
         PRODUCTION_URI,
@@ -68,16 +85,13 @@ def webcam(
 
     from ferops.apps import live, live_page
     from ferops.apps import markers as markers_
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import create
 
-    finder = _detector(detector, video_detector)
+    finder = create(detector, "video")  # an unknown name: one line, before the model is loaded
     recorder = None
     if markers is not None:
-        try:
-            live.check_outputs(source, markers)
-            recorder = markers_.Recorder(markers)
-        except (live.OutputError, markers_.MarkerError) as e:
-            fail(str(e))
+        live.check_outputs(source, markers)
+        recorder = markers_.Recorder(markers)
     now = {"t": 0.0}  # the recording time of the last frame: where a marker goes
 
     def mark(note: str = "") -> None:
@@ -96,19 +110,14 @@ def webcam(
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
     with ExitStack() as stack:
         stack.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
-        try:
-            live.check_outputs(source, output, log, markers)
-            if log:
-                live.check_log_folder(log)
-            src = live.open_source(source)
-        except (live.SourceError, live.OutputError) as e:
-            fail(str(e))
+        live.check_outputs(source, output, log, markers)
+        if log:
+            live.check_log_folder(log)
+        src = live.open_source(source)
         stack.callback(src.capture.release)
         classifier = _classifier(model_uri)
-        try:  # opened last: a source or model that fails leaves an existing log as it was
-            log_file = stack.enter_context(live.open_log(log)) if log else None
-        except live.OutputError as e:
-            fail(str(e))
+        # Opened last: a source or model that fails leaves an existing log as it was.
+        log_file = stack.enter_context(live.open_log(log)) if log else None
         show = None
         if not headless and live_page.has_window():
             import cv2
@@ -136,11 +145,8 @@ def webcam(
                     mark(line.strip())
 
             threading.Thread(target=typed, daemon=True).start()
-        try:
-            frames = live.run(src, finder, classifier, options, log=log_file, writer_path=output, show=show,
-                              on_record=lambda rec: now.update(t=rec["t"]))
-        except (live.SourceError, live.OutputError) as e:
-            fail(str(e))
+        frames = live.run(src, finder, classifier, options, log=log_file, writer_path=output, show=show,
+                          on_record=lambda rec: now.update(t=rec["t"]))
     typer.echo(
         f"webcam: processed {frames} frames"
         + (" (stopped)" if options.stop.is_set() else "")
@@ -151,14 +157,7 @@ def webcam(
     )
 
 
-def _detector(name: str, make):
-    try:
-        return make(name)
-    except ValueError as e:
-        fail(str(e))
-
-
-@app.command()
+@command()
 def predict(
     paths: list[Path] = typer.Argument(..., help="images or folders of images"),
     model_uri: str = typer.Option(PRODUCTION_URI, help="model URI or .keras file (with calibration.json)"),
@@ -172,9 +171,9 @@ def predict(
     """Detect faces in images and classify their emotions. Exits 1 if any input was skipped or not written."""
     from ferops.apps import photos
     from ferops.apps.overlay import draw
+    from ferops.runtime.faces import create
     from ferops.runtime.imaging import InputError
     from ferops.runtime.pipeline import analyse, face_record
-    from ferops.runtime.video_faces import photo_detector
 
     found, failures = photos.find_images(paths)
     if not found:  # nothing to do: one line, before the model is loaded
@@ -183,11 +182,8 @@ def predict(
         error(f"{message} (skipped)")
     targets = {}
     if annotate is not None:
-        try:
-            targets = photos.annotation_targets(found, annotate)
-        except photos.AnnotateError as e:
-            fail(str(e))
-    finder = None if whole_image else _detector(detector, photo_detector)
+        targets = photos.annotation_targets(found, annotate)
+    finder = None if whole_image else create(detector, "photo")
     classifier = _classifier(model_uri)
     if not as_json:
         typer.echo(f"{'file':40} {'face':>4} {'box':>20} {'label':>9} {'conf':>5}")
@@ -220,7 +216,7 @@ def predict(
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def report(
     log: Path = typer.Argument(..., help="a session log written by `ferops webcam --log`"),
     out: Path | None = typer.Option(None, help="folder for the report (default: beside the log)"),
@@ -238,18 +234,15 @@ def report(
 ) -> None:
     """Summarise a session per person: valence and emotion shares, timelines, longest stretches, changes,
     and each person's response to each marker."""
-    from ferops.apps.report import ReportError, write_report
+    from ferops.apps.report import write_report
 
-    try:
-        page, warnings = write_report(log, out or log.parent, names, markers, window)
-    except ReportError as e:
-        fail(str(e))
+    page, warnings = write_report(log, out or log.parent, names, markers, window)
     for w in warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(f"report: {page}")
 
 
-@app.command("app")
+@command("app")
 def session_app(
     port: int = typer.Option(8000, help="port of the page"),
     sessions: Path = typer.Option(SESSIONS_DIR, help="the session library: one folder per session"),
@@ -267,7 +260,7 @@ def session_app(
 ) -> None:
     """Run and review sessions in the browser: start from a camera, stream or recording, watch, stop, review."""
     from ferops.apps import live_page, session_app as web
-    from ferops.runtime.video_faces import video_detector
+    from ferops.runtime.faces import DEFAULT_DETECTOR, create
 
     if sessions.exists() and not sessions.is_dir():
         fail(f"--sessions {sessions} is a file, not a folder")
@@ -282,11 +275,12 @@ def session_app(
         typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
                    err=True)
 
-    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri), video_detector,
-              on_ready=ready, memory_s=track_memory, window_s=window, keep_days=keep_days)
+    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri),
+              lambda: create(DEFAULT_DETECTOR, "video"), on_ready=ready, memory_s=track_memory, window_s=window,
+              keep_days=keep_days)
 
 
-@app.command()
+@command()
 def people(
     sessions: Path = typer.Option(SESSIONS_DIR, help="the session library (as `ferops app --sessions`)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
@@ -304,7 +298,7 @@ def people(
     typer.echo(history.as_json(found, skipped) if as_json else history.as_text(found, skipped), nl=not as_json)
 
 
-@app.command()
+@command()
 def batch(
     sources: list[str] = typer.Argument(..., help="video files, folders (searched recursively) or glob patterns"),
     out: Path = typer.Option(..., help="output folder: frames, sessions, videos and errors .parquet"),
@@ -329,44 +323,37 @@ def batch(
         import ray  # noqa: F401
     except ImportError:
         fail("ferops batch needs Ray: pip install 'ferops[scale]'")
-    from ferops.registry.loading import ModelNotFound
-    from ferops.runtime.faces import DETECTORS
+    from ferops.runtime.faces import create
 
-    if detector not in DETECTORS:  # checked here: inside the Ray actors it would be a worker's traceback
-        fail(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    # An unknown detector is checked here: inside the Ray actors it would be a worker's traceback.
+    create(detector, "video", background=False)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a folder")
-    try:
-        pinned = scale_batch.pin_model(model_uri)
-    except ModelNotFound as e:
-        fail(str(e))
+    pinned = scale_batch.pin_model(model_uri)
     if not scale_batch.expand(sources):
         fail(f"no videos found in {' '.join(sources)}")
-    try:
-        result = scale_batch.run(
-            sources,
-            out,
-            pinned,
-            every=every,
-            force=force,
-            smooth=smooth,
-            chunk_frames=chunk_frames,
-            ray_address=ray_address,
-            num_cpus=num_cpus,
-            progress=progress,
-            log=lambda line: typer.echo(line, err=True),
-            detector=detector,
-            memory_s=track_memory,
-        )
-    except scale_batch.BatchError as e:
-        fail(str(e))
+    result = scale_batch.run(
+        sources,
+        out,
+        pinned,
+        every=every,
+        force=force,
+        smooth=smooth,
+        chunk_frames=chunk_frames,
+        ray_address=ray_address,
+        num_cpus=num_cpus,
+        progress=progress,
+        log=lambda line: typer.echo(line, err=True),
+        detector=detector,
+        memory_s=track_memory,
+    )
     for f in result.failed:
         error(f"{f.video}: {f.reason}")
     if result.failed:  # the others are written; errors.parquet lists these
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def sweep(
     trials: int = typer.Option(4, min=1, help="how many trainings to draw from the search space"),
     epochs: int | None = typer.Option(None, min=1, help="train.epochs for every trial (default: params.yaml's)"),
@@ -405,12 +392,12 @@ def sweep(
             seed=seed,
             log=lambda line: typer.echo(line, err=True),
         )
-    except (ValueError, RuntimeError) as e:  # IngestError is a ValueError
+    except FerOpsError as e:  # its first line: "all trials failed" quotes a trial's whole traceback
         fail(str(e).splitlines()[0])
     typer.echo(scale_sweep.snippet(best["trial"]), nl=False)
 
 
-@app.command()
+@command()
 def serve(
     model_uri: str = typer.Option(PRODUCTION_URI, help=f"the model to serve ({STAGE_URI} names the same one)"),
     port: int = typer.Option(5001, help="port on 127.0.0.1 (use --host 0.0.0.0 to expose)"),
@@ -420,13 +407,10 @@ def serve(
 ) -> None:
     """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
     from ferops.core import tracking, venv
-    from ferops.registry.loading import ModelNotFound, check_resolves
+    from ferops.registry.loading import check_resolves
 
-    try:
-        uri = tracking.use_store(create=False)
-        check_resolves(model_uri)  # one line here, not the server's traceback (e.g. nothing promoted yet)
-    except (tracking.StoreError, ModelNotFound) as e:
-        fail(str(e))
+    uri = tracking.use_store(create=False)
+    check_resolves(model_uri)  # one line here, not the server's traceback (e.g. nothing promoted yet)
     # The server spawns uvicorn by name: venv.env puts this interpreter's bin/ first on its PATH.
     env = venv.env(MLFLOW_TRACKING_URI=uri)
     cmd = [
@@ -457,7 +441,7 @@ def serve(
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
-@app.command()
+@command()
 def ui(
     port: int = typer.Option(5000, help="port on 127.0.0.1"),
     host: str = typer.Option("127.0.0.1"),

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ferops.apps import markers, people, report, sessions
+from ferops.core.errors import FerOpsError
 
 TOP_PROMPTS = 5
 
 
-class HistoryError(ValueError):
+class HistoryError(FerOpsError, ValueError):
     pass
 
 

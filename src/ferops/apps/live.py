@@ -25,18 +25,20 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from ferops.core.errors import FerOpsError
 from ferops.runtime.classifier import EmotionClassifier, describe
 from ferops.runtime.faces import FaceDetector
 from ferops.runtime.pipeline import analyse, face_record
 from ferops.apps.overlay import draw
-from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
+from ferops.apps.tracker import MEMORY_S, PersonTracker
+from ferops.runtime.video import SMOOTH_ALPHA
 
 
-class SourceError(RuntimeError):
+class SourceError(FerOpsError, RuntimeError):
     """The video source cannot be opened, or dropped for good."""
 
 
-class OutputError(RuntimeError):
+class OutputError(FerOpsError, RuntimeError):
     """An output (log, annotated video) cannot be written, or would overwrite the source."""
 
 

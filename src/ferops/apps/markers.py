@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ferops.core.io import write_json
+from ferops.core.errors import FerOpsError
 
 FILE = "markers.json"
 MAX_NOTE = 500
 MAX_MARKERS = 1000
 
 
-class MarkerError(ValueError):
+class MarkerError(FerOpsError, ValueError):
     """A marker that cannot be kept: a time outside the recording, a note too long, an unknown marker."""
 
 

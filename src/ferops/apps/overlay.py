@@ -6,17 +6,10 @@ import cv2
 import numpy as np
 
 from ferops.core.fer2013 import EMOTIONS
+from ferops.runtime.video import EMOTION_COLOURS, bgr
 
 # BGR colours per emotion, so a glance at the box tells the label.
-COLOURS = {
-    "angry": (40, 40, 220),
-    "disgust": (40, 140, 40),
-    "fear": (160, 40, 160),
-    "happy": (40, 200, 240),
-    "sad": (200, 120, 40),
-    "surprise": (240, 200, 40),
-    "neutral": (180, 180, 180),
-}
+COLOURS = {emotion: bgr(colour) for emotion, colour in EMOTION_COLOURS.items()}
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 

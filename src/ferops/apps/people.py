@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ferops.core.errors import FerOpsError
+
 MAX_NAME = 100
 
 
-class NamesError(ValueError):
+class NamesError(FerOpsError, ValueError):
     """A names mapping that cannot be used: not a mapping, an unknown track, an empty or too long name."""
 
 

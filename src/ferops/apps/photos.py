@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ferops.core.errors import FerOpsError
 from ferops.core.io import atomic_path
 from ferops.runtime.imaging import MAX_IMAGE_PIXELS, InputError, decode_image, image_size
 
@@ -24,7 +25,7 @@ MAX_PHOTO_PIXELS = 200_000_000
 REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
 
 
-class AnnotateError(RuntimeError):
+class AnnotateError(FerOpsError, RuntimeError):
     """An annotated copy cannot be written safely; the message names the file."""
 
 

@@ -20,24 +20,17 @@ from ferops.apps import markers as markers_
 from ferops.apps import people as people_
 from ferops.apps import responses as responses_
 from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
+from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import EMOTIONS, VALENCES
+from ferops.runtime.video import EMOTION_COLOURS
 
-# Hex colours per emotion for the page (the overlay's BGR colours, as a reviewer sees them on screen).
-COLOURS = {
-    "angry": "#dc2828",
-    "disgust": "#288c28",
-    "fear": "#a028a0",
-    "happy": "#f0c828",
-    "sad": "#2878c8",
-    "surprise": "#28c8f0",
-    "neutral": "#b4b4b4",
-    UNCERTAIN: "#ffffff",
-}
+# Hex colours per emotion for the page (the overlay's, as a reviewer sees them on screen).
+COLOURS = {**EMOTION_COLOURS, UNCERTAIN: "#ffffff"}
 # Valence: warm for positive, cool for negative, grey for neither (a glance tells them apart).
 VALENCE_COLOURS = {"positive": "#f0b428", "neutral": "#b4b4b4", "negative": "#3c64b4", UNCERTAIN: "#ffffff"}
 
 
-class ReportError(ValueError):
+class ReportError(FerOpsError, ValueError):
     pass
 
 

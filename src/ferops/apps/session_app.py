@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect
 
 from ferops.apps import history, live, markers, people, people_page, privacy, report, responses, sessions
 from ferops.apps.session_runner import SessionRunner
+from ferops.runtime.video import VIDEO_SUFFIXES
 
 STATIC = Path(__file__).parent / "static"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,7 +38,6 @@ TOKEN_COOKIE = "ferops_token"
 # on the sessions folder's disk (the session's log and metadata are written there next).
 MAX_UPLOAD_BYTES = 32 * 2**30
 FREE_RESERVE_BYTES = 256 * 2**20
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".3gp"}
 
 
 def source_key(spec: str) -> str:

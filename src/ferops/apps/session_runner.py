@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 
 from ferops.apps import live, sessions
 from ferops.apps.live_page import FrameHub
 from ferops.apps.summary import face_valence, shown_as
+from ferops.core.errors import FerOpsError
 
 ROLLING_S = 60.0  # the live panel's timeline shows the last minute
 
@@ -83,10 +85,11 @@ class SessionRunner:
                 on_record=self._on_record,
             )
             self.state = "stopped" if self.options.stop.is_set() else "finished"
-        except (live.SourceError, live.OutputError) as e:
+        except FerOpsError as e:  # a source that drops, a video that cannot be written: said in one line
             self.state, self.error = "failed", str(e)
-        except Exception as e:  # a session thread must always record how it ended
+        except Exception as e:  # a bug: the session still records how it ended, and its traceback is printed
             self.state, self.error = "failed", f"{e.__class__.__name__}: {e}"
+            traceback.print_exc()
         finally:
             if log is not None:
                 log.close()

@@ -22,6 +22,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.core.io import write_json
 from ferops.apps import people
@@ -35,7 +36,7 @@ ANNOTATED = "annotated.webm"  # VP8 in WebM: plays in every browser, so the revi
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$")
 
 
-class LibraryError(RuntimeError):
+class LibraryError(FerOpsError, RuntimeError):
     """A session that does not exist, or a sessions folder that cannot be written."""
 
 

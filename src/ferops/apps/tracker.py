@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferops.runtime.faces import Box, iou
-
-SMOOTH_ALPHA = 0.4  # the newest frame's weight in each person's moving average (--no-smooth: 1.0)
+from ferops.runtime.video import SMOOTH_ALPHA
 # How long a lost person is remembered: people seated in a session stay where they are, and a face
 # turned away, hidden by someone passing or missed by the detector comes back within seconds.
 MEMORY_S = 10.0

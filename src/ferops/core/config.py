@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from ferops.core.errors import FerOpsError
+
 PARAMS_FILE = Path("params.yaml")
 
 # Pipeline outputs, relative to the repository root (DVC runs stages from there).
@@ -57,7 +59,7 @@ SCHEMA: dict[str, Any] = {
 TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
-class ParamsError(ValueError):
+class ParamsError(FerOpsError, ValueError):
     pass
 
 

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ferops.core.errors import FerOpsError
 
-class Busy(OSError):
+
+class Busy(FerOpsError, OSError):
     pass
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import mlflow
 
+from ferops.core.errors import FerOpsError
 from ferops.core.config import ARTIFACT_ROOT, DEFAULT_TRACKING_URI, RUN_FILE
 from ferops.core.io import write_json
 
@@ -23,7 +24,7 @@ CONNECT_TIMEOUT_S = 3.0
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class StoreError(ValueError):
+class StoreError(FerOpsError, ValueError):
     """The tracking store cannot be used: unreachable server, or no store where one is read."""
 
 # The experiment's type, as MLflow records it (its assistant and older UIs read this tag). MLflow 3.17's

@@ -22,6 +22,7 @@ import numpy as np
 from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
 from isal.igzip_lib import IsalError
 
+from ferops.core.errors import FerOpsError
 from ferops.data import source
 from ferops.core.fer2013 import IMAGE_SIZE, NUM_CLASSES, SPLITS
 
@@ -31,7 +32,7 @@ _DIGIT0, _SPACE, _COMMA, _NL, _CR, _QUOTE = 48, 32, 44, 10, 13, 34
 CHUNK_ROWS = 1024  # rows parsed per numpy pass (a test sets it small to cross chunk boundaries)
 
 
-class IngestError(ValueError):
+class IngestError(FerOpsError, ValueError):
     """The file as a whole cannot be used (missing, no header, no valid rows)."""
 
 

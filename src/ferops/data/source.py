@@ -13,13 +13,15 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ferops.core.errors import FerOpsError
+
 DOWNLOAD_URL = "https://www.kaggle.com/datasets/deadskull7/fer2013"
 # Looked at in this order when the tracked path is empty and FER2013_CSV is not set.
 KNOWN_LOCATIONS = (Path("data/raw/fer2013.csv"), Path("../shared/data/fer2013.csv.gz"))
 DVC_CACHE = Path(".dvc/cache/files/md5")
 
 
-class DataError(ValueError):
+class DataError(FerOpsError, ValueError):
     pass
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from ferops.core.errors import FerOpsError
 from ferops.core.tracking import StoreError, tracking_uri, use_store
 from ferops.registry.names import PRODUCTION_URI
 from ferops.runtime.classifier import EmotionClassifier
@@ -18,7 +19,7 @@ DEFAULT_MODEL_URI = PRODUCTION_URI
 CALIBRATION_NAME = "calibration.json"
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(FerOpsError, RuntimeError):
     pass
 
 

@@ -3,12 +3,14 @@
 Both ship inside their wheels and work offline: YuNet is libfacedetection's model compiled into the
 `yuface` wheel (BSD-3-Clause, weights included), the Haar cascade comes with opencv-python(-headless) 4.x.
 Every detector returns `Face`s whose box is already framed like FER-2013's faces (see `fer_box`), so
-whatever crops a box gets what the classifier was trained on.
+whatever crops a box gets what the classifier was trained on. `create(name, use)` is the one way from a
+detector's name to a detector, for every caller (the CLI, the session app, `ferops batch`, the registered model).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import threading
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ferops.core.errors import FerOpsError
 from ferops.runtime.imaging import to_gray
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -195,15 +198,6 @@ def _bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
 
 
-def make_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
-    """A detector for photos (`ferops predict`, the REST endpoint) by name: yunet or haar."""
-    if name == "yunet":
-        return YuNetDetector()
-    if name == "haar":
-        return HaarDetector()
-    raise ValueError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
-
-
 def crop(image: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
     """The box (grown by `margin` of its size) clipped to the image, never an empty or wrapped slice."""
     x, y, w, h = box
@@ -220,3 +214,41 @@ def live_detector() -> HaarDetector:
     recall on hard, tightly cropped faces (FER-2013's); webcam faces are larger and more frontal.
     """
     return HaarDetector(scale_factor=1.15, min_size=60, max_width=320)
+
+
+class UnknownDetector(FerOpsError, ValueError):
+    """A face detector's name that is none of DETECTORS."""
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+
+
+# What a detector is for: each gets the detector built for it, whatever its name.
+#   request: one pass over each image, bounded time: the registered model (REST requests, in-process predict);
+#   photo:   the thorough search over each image: `ferops predict`;
+#   video:   one stream, frame after frame (the webcam, the session app, `ferops batch`'s ranges).
+USES = ("request", "photo", "video")
+
+
+def create(name: str = DEFAULT_DETECTOR, use: str = "request", background: bool = True) -> FaceDetector:
+    """The one way from a detector's name (yunet, haar) to a detector, for one of USES.
+
+    YuNet: one YuNetDetector pass (request), the full search of runtime/video_faces.py (photo), or its
+    video schedule (video; background=False searches its scan parts in this process: the same faces,
+    frame for frame, without a helper process). Haar: the photo settings, or the webcam's (video).
+    An unknown name raises UnknownDetector, the one wording for it everywhere.
+
+    runtime/video_faces.py is app code that the registered model (request only) never runs: it is
+    imported by name, when a photo or video detector is asked for, so that neither loading the model
+    nor the pipeline's stages load it (tests/test_stage_deps.py, tests/test_faces.py check both).
+    """
+    if name not in DETECTORS:
+        raise UnknownDetector(name)
+    if use not in USES:
+        raise ValueError(f"unknown detector use {use!r}; one of {', '.join(USES)}")
+    if name == "haar":
+        return live_detector() if use == "video" else HaarDetector()
+    if use == "request":
+        return YuNetDetector()
+    video_faces = importlib.import_module("ferops.runtime.video_faces")
+    return video_faces.PhotoFaceFinder() if use == "photo" else video_faces.VideoFaceFinder(background=background)

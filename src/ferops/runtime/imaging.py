@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from ferops import MAX_IMAGE_PIXELS
+from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import IMAGE_SIZE
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
-class InputError(ValueError):
+class InputError(FerOpsError, ValueError):
     """One input record cannot be used; the message names the problem and the record."""
 
 

@@ -28,8 +28,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from ferops.core.errors import FerOpsError
 from ferops.runtime.classifier import EmotionClassifier, describe
-from ferops.runtime.faces import DEFAULT_DETECTOR, DETECTORS, FaceDetector, make_detector
+from ferops.runtime.faces import DEFAULT_DETECTOR, FaceDetector, create
 from ferops.runtime.imaging import InputError, decode_image, pixel_batch
 from ferops.runtime.pipeline import face_record, find_faces
 
@@ -42,7 +43,7 @@ _SERVING = contextvars.ContextVar("ferops_serving", default=False)
 COLUMNS = ["record", "box", "det_conf", "label", "confidence", "probs", "valence"]
 
 
-class TooManyRecords(MlflowException):
+class TooManyRecords(MlflowException, FerOpsError):
     """A request over MAX_RECORDS: the scoring server answers it with a 413 (MlflowException's codes have none)."""
 
     def __init__(self, n: int):
@@ -78,7 +79,7 @@ class FerModel(mlflow.pyfunc.PythonModel):
     def detector(self, name: str) -> FaceDetector:
         cache = self._local.__dict__.setdefault("detectors", {})
         if name not in cache:
-            cache[name] = make_detector(name)
+            cache[name] = create(name, "request")
         return cache[name]
 
     def predict(self, context, model_input, params=None):
@@ -86,12 +87,11 @@ class FerModel(mlflow.pyfunc.PythonModel):
         try:
             detector = None
             if bool(params.get("detect_faces", False)):
-                name = params.get("detector") or DEFAULT_DETECTOR
-                if name not in DETECTORS:
-                    raise InputError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
-                detector = self.detector(name)
+                detector = self.detector(params.get("detector") or DEFAULT_DETECTOR)
             return self._predict(model_input, detector)
-        except InputError as e:
+        except TooManyRecords:
+            raise  # answered with its own status, 413
+        except FerOpsError as e:  # InputError, UnknownDetector: the request's own problem
             # An MlflowException with a client-error code is what the scoring server turns into a 400.
             raise MlflowException(str(e), error_code=INVALID_PARAMETER_VALUE) from None
         finally:

@@ -54,17 +54,7 @@ import cv2
 import numpy as np
 
 from ferops.runtime.imaging import to_gray
-from ferops.runtime.faces import (
-    DEFAULT_DETECTOR,
-    Face,
-    FaceDetector,
-    YuNetDetector,
-    clip_box,
-    covered,
-    iou,
-    live_detector,
-    make_detector,
-)
+from ferops.runtime.faces import Face, YuNetDetector, clip_box, covered, iou
 
 
 # A cut (an edited recording, another camera): the mean absolute difference of 64x48 grey thumbnails of
@@ -348,20 +338,3 @@ class PhotoFaceFinder:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         return self.finder.search_all(image)
-
-
-def photo_detector(name: str = DEFAULT_DETECTOR) -> FaceDetector:
-    """The thorough detector for photo files by name: YuNet's full search, or Haar's photo settings."""
-    if name == "yunet":
-        return PhotoFaceFinder()
-    return make_detector(name)
-
-
-def video_detector(name: str = DEFAULT_DETECTOR, background: bool = True) -> FaceDetector:
-    """The detector for one video stream by name: YuNet with the schedule above, or Haar's live settings.
-    background=False searches the scan parts in this process (the same faces, frame for frame)."""
-    if name == "yunet":
-        return VideoFaceFinder(background=background)
-    if name == "haar":
-        return live_detector()
-    raise ValueError(f"unknown face detector {name!r}; choose yunet or haar")

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferops.core.errors import FerOpsError
 from ferops.runtime.faces import DEFAULT_DETECTOR
 from ferops.scale import tables
 from ferops.scale.scoring import RangeScorer, decode_range
@@ -41,7 +42,7 @@ class Summary:
         return (self.frames - self.warmup_frames) / seconds if seconds > 0 else 0.0
 
 
-class BatchError(RuntimeError):
+class BatchError(FerOpsError, RuntimeError):
     """The run as a whole could not go on; the videos finished before stay written."""
 
 

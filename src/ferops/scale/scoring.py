@@ -1,6 +1,6 @@
 """The workers' side of `ferops batch`: decode one frame range of a video and score every face in it.
 
-Faces are found with the video finder `ferops webcam` uses (`runtime.video_faces.video_detector`),
+Faces are found with the video finder `ferops webcam` uses (`runtime.faces.create(name, "video")`),
 one new finder per range: its first frame gets the whole search, as the webcam's first frame does,
 and the frames after it are followed the same way, so batch and the webcam see the same faces.
 
@@ -16,9 +16,8 @@ import cv2
 import numpy as np
 
 from ferops.core.fer2013 import EMOTIONS
-from ferops.runtime.faces import DEFAULT_DETECTOR, Box
+from ferops.runtime.faces import DEFAULT_DETECTOR, Box, create
 from ferops.runtime.pipeline import analyse
-from ferops.runtime.video_faces import video_detector
 
 # Columns of one scored range, as the actors hand them back (arrays travel as raw bytes).
 RANGE_COLUMNS = ("sha256", "start", "frames_read", "error", "frame", "box", "probs", "detector_confidence")
@@ -104,7 +103,7 @@ class RangeScorer:
             pass
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the driver's store, wherever this worker runs
         self.classifier = load_classifier(model_uri)
-        video_detector(detector)  # an unknown name fails here, before any range is scored
+        create(detector, "video", background=False)  # an unknown name fails here, before any range is scored
         self.detector = detector
         self.every = every
 
@@ -113,7 +112,7 @@ class RangeScorer:
         for path, sha, start, stop in zip(batch["path"], batch["sha256"], batch["start"], batch["stop"]):
             try:
                 # A finder keeps state between frames: a new one for each range, searched in this process.
-                finder = video_detector(self.detector, background=False)
+                finder = create(self.detector, "video", background=False)
                 r = score_range(
                     str(path), int(start), None if stop < 0 else int(stop), self.every, finder, self.classifier
                 )

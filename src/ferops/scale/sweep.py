@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ferops.core.errors import FerOpsError
+
 # Knob (a dotted path into params.yaml's `train`) -> its values. Small on purpose: a sweep is for
 # the few knobs that moved accuracy here, not a grid over everything.
 SEARCH_SPACE: dict[str, tuple[str, list]] = {
@@ -29,6 +31,10 @@ SEARCH_SPACE: dict[str, tuple[str, list]] = {
     "batch_size": ("choice", [64, 128]),
     "augment.erase": ("choice", [0.0, 0.25]),
 }
+
+
+class SweepError(FerOpsError, RuntimeError):
+    """The sweep cannot run here (trials too big for the cluster), or none of its trials finished."""
 
 
 def _space():
@@ -94,14 +100,14 @@ def _train_trial(trial: dict, arrays: dict, train_cfg: dict, meta: dict) -> None
 
 
 def check_cpus(cpus_per_trial: int) -> None:
-    """ValueError, naming what the cluster offers, where no node has the CPUs one trial asks for."""
+    """SweepError, naming what the cluster offers, where no node has the CPUs one trial asks for."""
     import ray
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     per_node = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
     largest = max(per_node, default=0)
     if cpus_per_trial > largest:
-        raise ValueError(
+        raise SweepError(
             f"--cpus-per-trial {cpus_per_trial} is more than the Ray cluster offers: its largest node has "
             f"{largest} CPUs ({sum(per_node)} CPUs on {len(nodes)} node{'s' if len(nodes) != 1 else ''}); "
             f"a trial runs on one node, so ask for at most {largest}"
@@ -126,6 +132,7 @@ def run(
 
     from ferops.core import tracking
     from ferops.data.ingest import ingest
+    from ferops.data.source import DataError
     from ferops.data.split import split_arrays
     from ferops.scale.batch import _absolute_tracking_uri, _start_ray
 
@@ -137,7 +144,7 @@ def run(
         table, _ = ingest(csv)
         arrays = split_arrays(table, limit=limit, seed=train_cfg["seed"])
         if len(arrays["y_train"]) == 0 or len(arrays["y_val"]) == 0:
-            raise ValueError(f"{csv} has no Training or no PublicTest rows to train and select on")
+            raise DataError(f"{csv} has no Training or no PublicTest rows to train and select on")
         sweep_id = uuid.uuid4().hex[:12]
         tracking.setup()  # creates the experiment here, with its artifact folder beside the store
         meta = {
@@ -172,7 +179,7 @@ def run(
     failed = [r for r in results if r.error]
     best = results.get_best_result() if len(failed) < len(results) else None
     if best is None:
-        raise RuntimeError(f"all {len(results)} trials failed; first error: {failed[0].error}")
+        raise SweepError(f"all {len(results)} trials failed; first error: {failed[0].error}")
     trial = {k: best.config[k] for k in SEARCH_SPACE}
     log(
         f"sweep {sweep_id}: {len(results) - len(failed)} of {len(results)} trials finished; best val_accuracy "

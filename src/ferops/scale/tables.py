@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferops.apps.tracker import MEMORY_S, SMOOTH_ALPHA, PersonTracker
+from ferops.apps.tracker import MEMORY_S, PersonTracker
+from ferops.runtime.video import SMOOTH_ALPHA
 from ferops.apps.people import unnamed
 from ferops.apps.summary import UNCERTAIN, observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS, VALENCES

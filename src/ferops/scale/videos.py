@@ -10,8 +10,7 @@ import cv2
 
 from ferops.apps import live
 from ferops.core.tracking import file_hash
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".mts"}
+from ferops.runtime.video import VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

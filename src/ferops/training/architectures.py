@@ -30,7 +30,7 @@ def register(name: str):
 
 def build(name: str) -> keras.Model:
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown train.arch {name!r}; registered: {', '.join(sorted(ARCHITECTURES))}")
+        raise config.ParamsError(f"unknown train.arch {name!r}; registered: {', '.join(sorted(ARCHITECTURES))}")
     return ARCHITECTURES[name]()
 
 

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ferops.core.config import ParamsError
+from ferops.data.source import DataError
 from ferops.training import machine
 from ferops.training.augment import augmenter, random_erase
 from ferops.training.averaging import AverageEveryStep, WeightAverage
@@ -44,7 +46,7 @@ def check_splits(arrays: dict[str, np.ndarray]) -> None:
     """Refuse up front what would otherwise fail after a whole epoch (no validation score to select on)."""
     for split, usage, role in (("train", "Training", "to train on"), ("val", "PublicTest", "to select on")):
         if len(arrays[f"y_{split}"]) == 0:
-            raise ValueError(
+            raise DataError(
                 f"no {usage} rows {role}: training fits on Training and selects its best epoch and stops early on "
                 f"PublicTest (validation); the CSV needs rows with Usage {usage}"
             )
@@ -95,7 +97,7 @@ def compile_model(cfg: dict, steps_per_epoch: int) -> keras.Model:
     )
     name = cfg.get("optimizer", "adamw")
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown train.optimizer {name!r}; one of: {', '.join(OPTIMIZERS)}")
+        raise ParamsError(f"unknown train.optimizer {name!r}; one of: {', '.join(OPTIMIZERS)}")
     optimizer = OPTIMIZERS[name](schedule, cfg.get("weight_decay", 0.0))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -261,7 +263,7 @@ def fit(
     history_file = backup_dir / "history.csv"
     decay = cfg.get("ema_decay", 0.0)
     if not 0.0 <= decay < 1.0:
-        raise ValueError(f"train.ema_decay must be in [0, 1) (0 = off), got {decay!r}")
+        raise ParamsError(f"train.ema_decay must be in [0, 1) (0 = off), got {decay!r}")
     average = WeightAverage(model, decay) if decay else None
     # The backup goes last: an epoch counts as done only once its best model and history are written,
     # so a run killed in between redoes that epoch instead of losing it.

@@ -47,7 +47,7 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
             driver.find_element(By.ID, "marknote").send_keys(note)
             driver.find_element(By.ID, "mark").click()
             n = 1 + ["wedding photo", "song from 1965", ""].index(note)
-            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#marks li")) == n)
+            wait.until(lambda d, n=n: len(d.find_elements(By.CSS_SELECTOR, "#marks li")) == n)
         screenshot(driver, "app_live_markers")
         driver.find_element(By.ID, "stop").click()  # a file is read faster than real time: stop it here
         wait.until(lambda d: "review" in d.find_element(By.ID, "live-state").text)
@@ -90,7 +90,7 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.marker")) == 4)
         assert {"t": 5.0, "note": "tea served"}.items() <= next(
             m for m in markers.read(folder / markers.FILE) if m["note"] == "tea served").items()
-        driver.find_element(By.CSS_SELECTOR, "#prompts").location_once_scrolled_into_view
+        driver.execute_script("document.getElementById('prompts').scrollIntoView()")
         screenshot(driver, "app_review_markers")
 
         # A second session a week later (the same recording here), the same names typed.

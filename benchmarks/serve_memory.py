@@ -1,5 +1,5 @@
 """REST server memory under a hostile mix: its size after the first request, then after 1,000 mixed
-requests at concurrency 4, in one run (issue 9's reading: within 20% of the size after the first).
+requests at concurrency 4, in one run (the target: within 20% of the size after the first).
 
     .venv/bin/python benchmarks/serve_memory.py [--model-uri models:/fer@production] [--requests 1000]
 
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from common import REPO
+from results import Printed, write_results
 from serve_latency import register_temp_model
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -114,16 +115,18 @@ def main() -> None:
                         peak = max(peak, server_rss(url))
             after = server_rss(url)
     wrong = Counter((kind, status) for kind, status in answers if status != kinds[kind][1])
-    print(
+    out = Printed()
+    out(
         f"model: {model_uri}; {args.requests} requests at concurrency {args.concurrency} in "
         f"{time.perf_counter() - start:.0f} s: {dict(Counter(plan))}"
     )
-    print(f"unexpected statuses: {dict(wrong) or 'none'}")
-    print(
+    out(f"unexpected statuses: {dict(wrong) or 'none'}")
+    out(
         f"server memory after the first request {first / 2**20:.0f} MB, sampled peak {peak / 2**20:.0f} MB, "
         f"after all {after / 2**20:.0f} MB: ratio {after / first:.3f} "
         f"(target <= 1.2: {'PASS' if after <= 1.2 * first and not wrong else 'FAIL'})"
     )
+    write_results("serve_memory", out)
 
 
 if __name__ == "__main__":

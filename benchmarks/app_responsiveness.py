@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from app_helpers import BOXES, app_server, http, wait_done  # noqa: E402
+from support.apps import BOXES, app_server, http, wait_done  # noqa: E402
 from results import Printed, write_results  # noqa: E402
 
 

@@ -68,7 +68,7 @@ def main() -> None:
     from ferops.registry.loading import load_classifier
     from ferops.scale import batch
     from ferops.training.architectures import build
-    from test_webcam import detectable_faces  # the faces the tests use: ones the live detector finds
+    from support.faces import detectable_faces  # the faces the tests use: ones the live detector finds
 
     out = Printed()
     with tempfile.TemporaryDirectory() as tmp:

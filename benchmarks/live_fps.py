@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
     require_real_csv()
-    from conftest import real_faces
+    from support.data import real_faces
     from ferops.registry.loading import ModelNotFound, load_classifier
     from ferops.registry.names import PRODUCTION_URI
     from ferops.runtime.classifier import EmotionClassifier

@@ -79,7 +79,7 @@ def main() -> None:
     import mlflow
     import pandas as pd
 
-    from conftest import clean_env, mlflow_process
+    from support.processes import clean_env, mlflow_process
     from ferops.runtime.imaging import encode_png
     from ferops.core.tracking import tracking_uri
     from ferops.registry.names import PRODUCTION_URI

@@ -52,7 +52,7 @@ def bodies() -> dict[str, tuple[int, int, object]]:
     import cv2
 
     from ferops.runtime.imaging import encode_png
-    from test_serving import hopper_photos, records
+    from support.serving import hopper_photos, records
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
@@ -87,8 +87,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    from conftest import clean_env, mlflow_process
-    from test_serving import post, server_rss
+    from support.processes import clean_env, mlflow_process
+    from support.serving import post, server_rss
     from ferops.core.tracking import tracking_uri
     from ferops.registry.names import PRODUCTION_URI
 

@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from conftest import alive, ends_within
+from support.processes import alive, ends_within
 from ferops.runtime.faces import Face, HaarDetector, YuNetDetector, fer_box, iou, make_detector
 from ferops.runtime.pipeline import face_record, find_faces
 from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder, video_detector

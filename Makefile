@@ -35,15 +35,18 @@ system-deps:
 	  { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    chromium chromium-driver xvfb; } || echo "system-deps: could not install chromium/xvfb; their tests will skip"
 
+# Both test targets end with the slowest tests and their times, so a test that grows slow shows in CI.
+DURATIONS := --durations=15
+
 test: install system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(DURATIONS)
 
 # The quick tests: not the slow ones (dvc repro of the whole pipeline, servers, the browser pages, the
 # fresh-clone acceptance test) nor Ray's; the one browser test not marked slow is deselected by name.
 # No system-deps (no sudo), no network.
 QUICK_DESELECT := tests/test_live_view.py::test_webcam_without_window_support_opens_the_page
 quick: install
-	$(BIN)/python -m pytest -q -m "not slow and not ray" $(addprefix --deselect ,$(QUICK_DESELECT))
+	$(BIN)/python -m pytest -q $(DURATIONS) -m "not slow and not ray" $(addprefix --deselect ,$(QUICK_DESELECT))
 
 lint: install
 	$(BIN)/ruff check src stages tests benchmarks serve

@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from app_helpers import BOXES, app_server, http, wait_done  # noqa: E402
+from support.apps import BOXES, app_server, http, wait_done  # noqa: E402
+from results import Printed, write_results  # noqa: E402
 
 
 class DetectorWithTwoFaces:
@@ -124,16 +125,18 @@ def main() -> None:
             still = state["live"]["running"]
             frames = state["live"]["frames"]
             fps = (frames - before) / (time.monotonic() - start)
-    print(f"model: {used}; {args.requests} requests over /, /api/sessions, a review page; when busy also a one-hour "
-          "session's review page and the running session's live state")
-    print(f"idle:                 {describe(idle)}")
-    print(f"first load of a one-hour session's review (reads and summarises 90,000 lines; cached after): "
-          f"{first_hour:.0f} ms")
-    print(f"while processing:     {describe(busy)}  (session at frame {frames}, {fps:.0f} frames/s with 2 faces "
-          f"each meanwhile, still running: {still})")
+    out = Printed()
+    out(f"model: {used}; {args.requests} requests over /, /api/sessions, a review page; when busy also a one-hour "
+        "session's review page and the running session's live state")
+    out(f"idle:                 {describe(idle)}")
+    out(f"first load of a one-hour session's review (reads and summarises 90,000 lines; cached after): "
+        f"{first_hour:.0f} ms")
+    out(f"while processing:     {describe(busy)}  (session at frame {frames}, {fps:.0f} frames/s with 2 faces "
+        f"each meanwhile, still running: {still})")
     p95 = statistics.quantiles(busy, n=20)[18]
-    print(f"p95 while processing / idle: {p95 / statistics.quantiles(idle, n=20)[18]:.2f}x; "
-          f"target p95 < 300 ms: {'met' if p95 < 300 and still else 'NOT met'}")
+    out(f"p95 while processing / idle: {p95 / statistics.quantiles(idle, n=20)[18]:.2f}x; "
+        f"target p95 < 300 ms: {'met' if p95 < 300 and still else 'NOT met'}")
+    write_results("app_responsiveness", out)
 
 
 if __name__ == "__main__":

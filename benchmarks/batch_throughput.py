@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from common import REPO, require_real_csv
+from results import Printed, write_results
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -67,16 +68,17 @@ def main() -> None:
     from ferops.registry.loading import load_classifier
     from ferops.scale import batch
     from ferops.training.architectures import build
-    from test_webcam import detectable_faces  # the faces the tests use: ones the live detector finds
+    from support.faces import detectable_faces  # the faces the tests use: ones the live detector finds
 
+    out = Printed()
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model)
         if model.is_file():
-            print(f"model: {model}")
+            out(f"model: {model}")
         else:
             model = Path(tmp) / "untrained.keras"
             build("fer_cnn").save(model)  # same architecture and cost; weights do not change the timing
-            print("model: untrained fer_cnn (no models/model.keras yet)")
+            out("model: untrained fer_cnn (no models/model.keras yet)")
         faces = detectable_faces(2)
         videos = [make_video(Path(tmp) / f"session{i}.mp4", faces, args.frames, phase=i) for i in range(args.videos)]
         classifier = load_classifier(str(model))
@@ -100,7 +102,7 @@ def main() -> None:
         assert result.frames == frames, (result.frames, frames)
         single_fps, batch_fps, steady = frames / single_s, frames / result.seconds, result.steady_fps()
         ratio = batch_fps / single_fps
-        print(
+        out(
             f"{args.videos} videos x {args.frames} frames 640x480, 2 faces each, {args.cpus} CPUs, ranges of "
             f"{args.chunk_frames} frames (load average now {os.getloadavg()[0]:.1f}):\n"
             f"  single process: {single_fps:6.1f} frames/s ({single_s:.1f} s, {single_faces} faces)\n"
@@ -110,6 +112,7 @@ def main() -> None:
             f"{steady:.1f} frames/s = {steady / single_fps:.2f}x the single process\n"
             f"  ratio {ratio:.2f}x end to end  (target >= 1.5x: {'PASS' if ratio >= 1.5 else 'FAIL'})"
         )
+    write_results("batch_throughput", out)
 
 
 if __name__ == "__main__":

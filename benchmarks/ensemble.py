@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from common import REPO, require_real_csv
+from results import Printed, write_results
 
 sys.path.insert(0, str(REPO / "src"))
 
@@ -37,13 +38,13 @@ def main() -> None:
 
     arrays = split_arrays(ingest(REAL_CSV)[0])  # the pipeline's own split: val = PublicTest, test = PrivateTest
     y_val, y_test = arrays["y_val"], arrays["y_test"]
-    probs = {}
+    probs, out = {}, Printed()
     for i, path in enumerate(args.models):
         model = keras.models.load_model(path, compile=False)
         probs[i] = {usage: predict_probs(model, arrays[f"x_{split}"], tta_flip=True)
                     for usage, split in (("PublicTest", "val"), ("PrivateTest", "test"))}
-        print(f"model {i}: {path}")
-    print(f"{'models':12} {'PublicTest':>10} {'PrivateTest':>11} {'macro-F1':>8} {'ECE':>6} {'T':>6}")
+        out(f"model {i}: {path}")
+    out(f"{'models':12} {'PublicTest':>10} {'PrivateTest':>11} {'macro-F1':>8} {'ECE':>6} {'T':>6}")
     for k in range(1, len(probs) + 1):
         for combo in itertools.combinations(probs, k):
             val = np.mean([probs[i]["PublicTest"] for i in combo], axis=0)
@@ -52,7 +53,8 @@ def main() -> None:
             v, s = score(y_val, apply_temperature(val, t)), score(y_test, apply_temperature(test, t))
             name = "+".join(map(str, combo))
             row = f"{v['accuracy']:10.4f} {s['accuracy']:11.4f} {s['macro_f1']:8.3f} {s['ece']:6.3f} {t:6.3f}"
-            print(f"{name:12} {row}")
+            out(f"{name:12} {row}")
+    write_results("ensemble", out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from common import require_real_csv
+from results import Printed, write_results
 from ferops.data.ingest import ingest
 
 
@@ -44,11 +45,13 @@ def main() -> None:
     theirs = time.perf_counter() - t0
     # The file is ordered by Usage, so both list rows in the same order.
     assert np.array_equal(images, table.pixels) and np.array_equal(labels, table.labels), "same result"
-    print(f"rows: {len(table)} valid, {len(rejects)} rejected")
-    print(f"article iterrows loop: {theirs:6.2f} s")
-    print(f"ferops ingest:         {ours:6.2f} s  (validates every row too)")
+    out = Printed()
+    out(f"rows: {len(table)} valid, {len(rejects)} rejected")
+    out(f"article iterrows loop: {theirs:6.2f} s")
+    out(f"ferops ingest:         {ours:6.2f} s  (validates every row too)")
     ratio = ours / theirs
-    print(f"ratio ferops/article:  {ratio:6.3f}  (target <= 0.25) -> {'PASS' if ratio <= 0.25 else 'FAIL'}")
+    out(f"ratio ferops/article:  {ratio:6.3f}  (target <= 0.25) -> {'PASS' if ratio <= 0.25 else 'FAIL'}")
+    write_results("ingest_speed", out)
 
 
 if __name__ == "__main__":

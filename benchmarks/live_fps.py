@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from common import REPO, require_real_csv
+from results import Printed, write_results
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -109,20 +110,21 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
     require_real_csv()
-    from conftest import real_faces
+    from support.data import real_faces
     from ferops.registry.loading import ModelNotFound, load_classifier
     from ferops.registry.names import PRODUCTION_URI
     from ferops.runtime.classifier import EmotionClassifier
     from ferops.training.architectures import build
 
+    out = Printed()
     try:
         classifier = load_classifier(args.model_uri or PRODUCTION_URI)  # the apps' loader: TTA + temperature
-        print(f"model: {args.model_uri or PRODUCTION_URI}")
+        out(f"model: {args.model_uri or PRODUCTION_URI}")
     except ModelNotFound as e:
         if args.model_uri:
             sys.exit(f"error: {e}")
         classifier = EmotionClassifier(build("fer_cnn"))  # same architecture and cost; weights do not change timing
-        print(f"model: untrained fer_cnn ({PRODUCTION_URI} not registered yet)")
+        out(f"model: untrained fer_cnn ({PRODUCTION_URI} not registered yet)")
     model = classifier.model
     faces = both_detect(real_faces(300)[0], 4)
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,11 +136,12 @@ def main() -> None:
             verdict = f">= 5x {'PASS' if ratio >= 5 else 'FAIL'}"
             if n == 1:
                 verdict = f">= 30 FPS {'PASS' if ours >= 30 else 'FAIL'}, " + verdict
-            print(
+            out(
                 f"{n} face(s), {frames} frames 640x480: ferops {ours:6.1f} FPS | "
                 f"article loop {theirs:6.1f} FPS | ratio {ratio:5.1f}x  (targets: {verdict})\n"
                 f"    faces found per frame: ferops {ours_found / frames:.2f}, article {theirs_found / frames:.2f}"
             )
+    write_results("live_fps", out)
 
 
 if __name__ == "__main__":

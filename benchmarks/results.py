@@ -1,6 +1,8 @@
 """Where benchmarks keep their numbers: benchmarks/results/<name>_<machine>.txt, with the commit and date.
 
-The machine is named by its CPU model and core count (numbers from one machine are not another's)."""
+The machine is named by its CPU model and core count (numbers from one machine are not another's).
+A script prints its lines through a `Printed` as it goes and hands them to `write_results` at the end,
+so a run cut short writes no file and a finished one leaves exactly what it printed."""
 
 from __future__ import annotations
 
@@ -28,6 +30,14 @@ def machine() -> str:
         pass
     slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
     return f"{slug}-{os.cpu_count()}cpu"
+
+
+class Printed(list):
+    """Lines printed as they come (flushed: long runs show progress) and kept for write_results."""
+
+    def __call__(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.append(text)
 
 
 def write_results(name: str, lines: list[str]) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from common import REPO
+from results import Printed, write_results
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -78,7 +79,7 @@ def main() -> None:
     import mlflow
     import pandas as pd
 
-    from conftest import clean_env, mlflow_process
+    from support.processes import clean_env, mlflow_process
     from ferops.runtime.imaging import encode_png
     from ferops.core.tracking import tracking_uri
     from ferops.registry.names import PRODUCTION_URI
@@ -105,15 +106,17 @@ def main() -> None:
         with mlflow_process(*serve, health="/ping", env=clean_env(MLFLOW_TRACKING_URI=uri)) as url:
             port = int(url.rsplit(":", 1)[1])
             load(port, body, 1, 30)  # warm-up
-            print(f"model: {model_uri}; single-face requests (48x48 PNG, base64)")
-            print(f"in-process pyfunc.predict: {in_process:7.1f} req/s")
+            out = Printed()
+            out(f"model: {model_uri}; single-face requests (48x48 PNG, base64)")
+            out(f"in-process pyfunc.predict: {in_process:7.1f} req/s")
             for c in (1, 4, 16):
                 rps, p50, p99, errors = load(port, body, c, args.requests)
                 note = f"  (target p50 < 20 ms: {'PASS' if p50 < 20 else 'FAIL'})" if c == 1 else ""
-                print(
+                out(
                     f"concurrency {c:2d}: {rps:7.1f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  errors {errors}"
                     f"  | server/in-process {rps / in_process:4.2f}{note}"
                 )
+    write_results("serve_latency", out)
 
 
 if __name__ == "__main__":

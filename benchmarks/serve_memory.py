@@ -1,5 +1,5 @@
 """REST server memory under a hostile mix: its size after the first request, then after 1,000 mixed
-requests at concurrency 4, in one run (issue 9's reading: within 20% of the size after the first).
+requests at concurrency 4, in one run (the target: within 20% of the size after the first).
 
     .venv/bin/python benchmarks/serve_memory.py [--model-uri models:/fer@production] [--requests 1000]
 
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from common import REPO
+from results import Printed, write_results
 from serve_latency import register_temp_model
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -51,7 +52,7 @@ def bodies() -> dict[str, tuple[int, int, object]]:
     import cv2
 
     from ferops.runtime.imaging import encode_png
-    from test_serving import hopper_photos, records
+    from support.serving import hopper_photos, records
 
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
@@ -86,8 +87,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    from conftest import clean_env, mlflow_process
-    from test_serving import post, server_rss
+    from support.processes import clean_env, mlflow_process
+    from support.serving import post, server_rss
     from ferops.core.tracking import tracking_uri
     from ferops.registry.names import PRODUCTION_URI
 
@@ -114,16 +115,18 @@ def main() -> None:
                         peak = max(peak, server_rss(url))
             after = server_rss(url)
     wrong = Counter((kind, status) for kind, status in answers if status != kinds[kind][1])
-    print(
+    out = Printed()
+    out(
         f"model: {model_uri}; {args.requests} requests at concurrency {args.concurrency} in "
         f"{time.perf_counter() - start:.0f} s: {dict(Counter(plan))}"
     )
-    print(f"unexpected statuses: {dict(wrong) or 'none'}")
-    print(
+    out(f"unexpected statuses: {dict(wrong) or 'none'}")
+    out(
         f"server memory after the first request {first / 2**20:.0f} MB, sampled peak {peak / 2**20:.0f} MB, "
         f"after all {after / 2**20:.0f} MB: ratio {after / first:.3f} "
         f"(target <= 1.2: {'PASS' if after <= 1.2 * first and not wrong else 'FAIL'})"
     )
+    write_results("serve_memory", out)
 
 
 if __name__ == "__main__":

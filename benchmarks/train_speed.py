@@ -30,6 +30,7 @@ import sys
 import time
 
 from ferops.training import machine
+from results import Printed, write_results
 
 # images/s is wall-clock; the per-CPU-second columns divide by the CPU time the process actually got.
 ROW = "{:>2} {:<6} {:<8} {:<4} {:>5} {:>9} {:>10} {:>11} {:>7} {:>5}"
@@ -222,9 +223,10 @@ def main() -> None:
         args.threads = args.threads[0]
         return worker(args)
     threads = args.threads or sorted({os.cpu_count() or 1, 1}, reverse=True)
-    print(f"{machine.describe(machine.cpu_info())}; {os.cpu_count()} logical CPUs")
-    print(f"load average before: {json.dumps(os.getloadavg())}")
-    print(
+    out = Printed()
+    out(f"{machine.describe(machine.cpu_info())}; {os.cpu_count()} logical CPUs")
+    out(f"load average before: {json.dumps(os.getloadavg())}")
+    out(
         ROW.format("th", "what", "precision", "jit", "batch", "images/s", "img/cpu-s", "GFLOP/cpu-s", "of peak", "cpu")
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -243,8 +245,14 @@ def main() -> None:
             "--batches",
             *map(str, batches),
         ]
-        subprocess.run(cmd, env=env, check=True)
-    print(f"load average after: {json.dumps(os.getloadavg())}")
+        # The worker's rows, echoed as they come and kept for the results file.
+        with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) as worker_proc:
+            for line in worker_proc.stdout:
+                out(line.rstrip("\n"))
+        if worker_proc.returncode:
+            raise subprocess.CalledProcessError(worker_proc.returncode, cmd)
+    out(f"load average after: {json.dumps(os.getloadavg())}")
+    write_results("train_speed", out)
 
 
 if __name__ == "__main__":

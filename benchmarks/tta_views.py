@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from common import REPO, require_real_csv
+from results import Printed, write_results
 
 sys.path.insert(0, str(REPO / "src"))
 
@@ -82,14 +83,16 @@ def main() -> None:
     for _ in range(n):
         infer(batch).numpy()
     ms_per_view = (time.perf_counter() - start) / n / 64 * 1000
-    print(f"model: {args.model}; {ms_per_view:.2f} ms per view of a face (batch 64)")
-    print(f"{'views':26} {'PublicTest':>10} {'PrivateTest':>11} {'ms/face':>8}")
+    out = Printed()
+    out(f"model: {args.model}; {ms_per_view:.2f} ms per view of a face (batch 64)")
+    out(f"{'views':26} {'PublicTest':>10} {'PrivateTest':>11} {'ms/face':>8}")
     for name, views in SETS.items():
         row = []
         for usage in ("PublicTest", "PrivateTest"):
             p, y = splits[usage]
             row.append(float((np.mean([p[v] for v in views], axis=0).argmax(axis=1) == y).mean()))
-        print(f"{name:26} {row[0]:10.4f} {row[1]:11.4f} {ms_per_view * len(views):8.2f}")
+        out(f"{name:26} {row[0]:10.4f} {row[1]:11.4f} {ms_per_view * len(views):8.2f}")
+    write_results("tta_views", out)
 
 
 if __name__ == "__main__":

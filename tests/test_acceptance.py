@@ -17,28 +17,11 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, synthetic_rows, write_csv
+from support.data import REPO, synthetic_rows, write_csv
+from support.faces import cartoon_face
 from ferops.core.fer2013 import EMOTIONS
 
 pytestmark = pytest.mark.slow
-
-
-def cartoon_face(size: int = 200, shift: int = 0) -> np.ndarray:
-    """A drawn face (oval, brows, eyes, nose, mouth) that OpenCV's Haar cascade finds: no real face needed."""
-    img = np.full((480, 640, 3), 40, np.uint8)
-    cx, cy = 320 + shift, 240
-    cv2.ellipse(img, (cx, cy), (int(size * 0.42), int(size * 0.55)), 0, 0, 360, (190, 190, 190), -1)
-    for dx in (-1, 1):
-        eye = (cx + dx * int(size * 0.18), cy - int(size * 0.12))
-        cv2.ellipse(img, eye, (int(size * 0.10), int(size * 0.05)), 0, 0, 360, (50, 50, 50), -1)
-        brow = (
-            (cx + dx * int(size * 0.08), cy - int(size * 0.22)),
-            (cx + dx * int(size * 0.28), cy - int(size * 0.24)),
-        )
-        cv2.line(img, *brow, (60, 60, 60), int(size * 0.03))
-    cv2.line(img, (cx, cy - int(size * 0.05)), (cx, cy + int(size * 0.12)), (150, 150, 150), 3)
-    cv2.ellipse(img, (cx, cy + int(size * 0.25)), (int(size * 0.15), int(size * 0.05)), 0, 0, 360, (80, 80, 80), -1)
-    return cv2.GaussianBlur(img, (9, 9), 3)
 
 
 def typed(clone: Path, command: str, timeout: float = 1800) -> subprocess.CompletedProcess:

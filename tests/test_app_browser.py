@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from app_helpers import HOSTILE, BrightnessClassifier, SeatedFaces, app_server, copied_sessions, http, moving_video
-from browser import chromium, needs_chromium, screenshot
+from support.apps import HOSTILE, BrightnessClassifier, SeatedFaces, app_server, copied_sessions, http, moving_video
+from support.browser import chromium, needs_chromium, screenshot
 from ferops.apps.report import session_summary
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 

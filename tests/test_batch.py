@@ -14,8 +14,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import clean_env, needs_real_data
-from test_webcam import compose, detectable_faces, run_cli, write_video
+from support.processes import clean_env
+from support.data import needs_real_data
+from support.faces import compose, detectable_faces
+from support.processes import run_cli
+from support.videos import write_video
 from ferops.apps.cli import app
 from ferops.apps.summary import observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS

@@ -93,7 +93,7 @@ def test_a_stage_words_a_ferops_error_and_a_missing_file_and_lets_a_bug_through(
 
 
 def test_a_session_thread_records_a_bug_and_prints_its_traceback(tmp_path, capfd):
-    from app_helpers import BrightnessClassifier, webm_video
+    from support.apps import BrightnessClassifier, webm_video
     from ferops.apps import live
     from ferops.apps.session_runner import SessionRunner
 

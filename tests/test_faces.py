@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from conftest import alive, ends_within
+from support.processes import alive, ends_within
 from ferops.runtime.faces import USES, Face, HaarDetector, UnknownDetector, YuNetDetector, create, fer_box, iou
 from ferops.runtime.pipeline import face_record, find_faces
 from ferops.runtime.video_faces import PhotoFaceFinder, VideoFaceFinder

@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO, alive, clean_env, ends_within, make_pipeline_copy
+from support.data import REPO
+from support.processes import alive, clean_env, ends_within
+from support.pipeline import make_pipeline_copy
 from ferops.core import lock, tracking, venv
 from ferops.data import source
 from ferops.training import train

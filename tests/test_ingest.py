@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import REAL_CSV, needs_real_data, synthetic_rows, write_csv
+from support.data import REAL_CSV, needs_real_data, synthetic_rows, write_csv
 from ferops.data.ingest import IngestError, counts, ingest, parse
 
 GOOD = " ".join(["7"] * 2304)

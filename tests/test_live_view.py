@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app_helpers import long_video
-from browser import ARTEFACTS, chromium, needs_chromium, screenshot
-from conftest import clean_env
+from support.apps import long_video
+from support.browser import ARTEFACTS, chromium, needs_chromium, screenshot
+from support.processes import clean_env, read_stderr_until
 from ferops.apps import live
 from ferops.apps.live_page import BOUNDARY, LivePage
 from ferops.runtime.classifier import EmotionClassifier
@@ -101,21 +101,6 @@ def test_page_answers_only_local_hosts_and_stops_only_from_itself():
         for host in (f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
             assert request(page.url, headers={"Host": host})[0] == 200, host
         assert request(page.url + "stop", "POST", FROM_PAGE, b"")[0] == 204 and stop.is_set()
-
-
-def read_stderr_until(proc, pattern: str, timeout: float = 180) -> re.Match:
-    """Lines of the process's stderr until one matches (a reader thread, so a silent process cannot hang us)."""
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: [lines.append(line) for line in proc.stderr], daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in list(lines):
-            if m := re.search(pattern, line):
-                return m
-        assert proc.poll() is None, "".join(lines)[-3000:]
-        time.sleep(0.1)
-    raise TimeoutError("".join(lines)[-3000:])
 
 
 @needs_chromium

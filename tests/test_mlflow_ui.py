@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from browser import chromium, needs_chromium, screenshot
-from conftest import clean_env, mlflow_process
+from support.browser import chromium, needs_chromium, screenshot
+from support.processes import clean_env, mlflow_process
 
 CFG = {"arch": "fer_cnn", "epochs": 3, "batch_size": 16, "learning_rate": 0.002}
 

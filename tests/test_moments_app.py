@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app_helpers import BrightnessClassifier, app_server, http, long_video, wait_done, webm_video
+from support.apps import BrightnessClassifier, app_server, http, long_video, wait_done, webm_video
 from ferops.apps import markers, sessions
 from ferops.apps.report import read_log, session_summary
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from app_helpers import BrightnessClassifier, SeatedFaces, app_server, moving_video
-from browser import chromium, needs_chromium, screenshot
+from support.apps import BrightnessClassifier, SeatedFaces, app_server, moving_video
+from support.browser import chromium, needs_chromium, screenshot
 from ferops.apps import markers
 from ferops.apps.report import fmt_t, read_log, session_summary
 

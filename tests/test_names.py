@@ -10,7 +10,7 @@ import pytest
 import typer
 import yaml
 
-from conftest import REPO
+from support.data import REPO
 from ferops.registry.names import MODEL_NAME, PRODUCTION_URI, STAGE_URI
 
 

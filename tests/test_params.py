@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from support.data import REPO
 from ferops.core import config
 
 PARAMS = config.load_params(REPO / "params.yaml")

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import clean_env, dvc, make_pipeline_copy, mlflow_process
+from support.processes import clean_env, mlflow_process
+from support.pipeline import dvc, make_pipeline_copy
 from ferops.runtime.imaging import encode_png
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO, clean_env, dvc, make_pipeline_copy, synthetic_rows, write_csv
+from support.data import REPO, synthetic_rows, write_csv
+from support.processes import clean_env
+from support.pipeline import dvc, make_pipeline_copy
 from ferops.data import source
 
 

@@ -7,7 +7,9 @@ import subprocess
 import mlflow
 import pytest
 
-from conftest import REPO, clean_env, dvc, make_pipeline_copy, synthetic_rows, write_csv
+from support.data import REPO, synthetic_rows, write_csv
+from support.processes import clean_env
+from support.pipeline import dvc, make_pipeline_copy
 from ferops.core import venv
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -15,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import clean_env, mlflow_process, needs_real_data, real_faces
+from support.data import needs_real_data, real_faces
+from support.processes import clean_env, mlflow_process
+from support.serving import hopper_photos, post, records, server_rss
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.runtime.imaging import MAX_IMAGE_BYTES, encode_png
 from ferops.core import venv
@@ -30,20 +30,6 @@ def server(registered_model):
     serve = ("models", "serve", "-m", "models:/fer/Production", "--env-manager", "local")
     with mlflow_process(*serve, health="/ping", env=clean_env(MLFLOW_TRACKING_URI=uri), cwd=work) as url:
         yield url, EmotionClassifier.from_keras_file(keras_path)
-
-
-def post(url: str, payload) -> tuple[int, dict]:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    req = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def records(*images: str) -> dict:
-    return {"dataframe_records": [{"image": i} for i in images]}
 
 
 def probs_of(predictions: list[dict]) -> np.ndarray:
@@ -170,7 +156,7 @@ def test_python_client(server):
 
 def test_ferops_serve_wraps_mlflow_models_serve(registered_model):
     """`ferops serve` starts the same endpoint with its defaults and answers a face."""
-    from conftest import free_port, wait_http
+    from support.processes import free_port, wait_http
 
     uri, _, work = registered_model
     port = free_port()
@@ -198,7 +184,7 @@ def test_sigterm_to_ferops_serve_stops_the_server(registered_model):
     import socket
     import time
 
-    from conftest import free_port, wait_http
+    from support.processes import free_port, wait_http
 
     uri, _, work = registered_model
     port = free_port()
@@ -250,29 +236,6 @@ def test_ferops_serve_without_that_model_is_one_error_line(registered_model):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: model URI 'models:/fer/99' does not resolve"), out.stderr
     assert "registered models in" in lines[0] and "fer (versions" in lines[0]
-
-
-def hopper_photos() -> list[np.ndarray]:
-    """Four different photos made from the portrait matplotlib ships: one to three faces, placed differently."""
-    import matplotlib
-
-    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
-    face = hopper[40:330, 120:400]
-    layouts = [
-        [(40, 60, 180)],
-        [(300, 40, 150), (60, 220, 130)],
-        [(420, 250, 120)],
-        [(30, 30, 110), (250, 150, 140), (460, 60, 120)],
-    ]
-    photos = []
-    for k, layout in enumerate(layouts):
-        rng = np.random.default_rng(k)
-        photo = cv2.GaussianBlur(rng.integers(40, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 6)
-        for x, y, w in layout:
-            h = round(w * face.shape[0] / face.shape[1])
-            photo[y : y + h, x : x + w] = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
-        photos.append(photo)
-    return photos
 
 
 @pytest.mark.parametrize("detector", ["yunet", "haar"])
@@ -457,15 +420,6 @@ def test_fat_jpeg_metadata_and_16_bit_png_are_accepted(server):
     assert status == 200, body
     expected = clf.classify_faces([cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR), img])
     assert np.allclose(probs_of(body["predictions"]), expected, atol=1e-3)
-
-
-def server_rss(url: str) -> int:
-    """Resident memory of the serving processes (the mlflow CLI and its uvicorn worker) on url's port."""
-    import psutil
-
-    port = url.rsplit(":", 1)[1]
-    procs = [p for p in psutil.process_iter(["cmdline"]) if port in " ".join(p.info["cmdline"] or [])]
-    return sum(p.memory_info().rss for p in procs)
 
 
 def test_memory_stays_flat_over_1000_mixed_requests(server):

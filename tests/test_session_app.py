@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app_helpers import (
+from support.apps import (
     HOSTILE,
     BrightnessClassifier,
     app_server,
@@ -233,8 +233,8 @@ def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model)
     import sys
     from pathlib import Path
 
-    from conftest import clean_env, free_port
-    from test_live_view import read_stderr_until
+    from support.processes import clean_env, free_port
+    from support.processes import read_stderr_until
 
     ferops = str(Path(sys.executable).with_name("ferops"))
     taken = tmp_path / "file"
@@ -441,7 +441,7 @@ def test_session_list_leaves_out_entries_not_named_as_their_folder(tmp_path):
 
 
 def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
-    from test_webcam import undecodable_video
+    from support.videos import undecodable_video
 
     video = undecodable_video(tmp_path / "visit.mp4")
     root = tmp_path / "sessions"
@@ -462,7 +462,7 @@ def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
 def test_saved_video_that_fails_to_write_fails_the_session(tmp_path, monkeypatch):
     """"Save the annotated video" on a disk that drops the writes: the session fails naming the video,
     which is not listed as saved; the log keeps every frame."""
-    from test_webcam import SilentlyFailingWriter
+    from support.videos import SilentlyFailingWriter
 
     video = webm_video(tmp_path / "v.webm", 8)
     monkeypatch.setattr(live.cv2, "VideoWriter", SilentlyFailingWriter)

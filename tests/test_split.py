@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import synthetic_rows, write_csv
+from support.data import synthetic_rows, write_csv
 from ferops.data import split
 from ferops.data.ingest import ingest
 

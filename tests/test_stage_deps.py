@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
-from stage_imports import files_run, imported_modules
+from support.data import REPO
+from support.stage_imports import files_run, imported_modules
 
 SRC = REPO / "src"
 # Stages whose script is deliberately no dependency: `data` only links the user's FER-2013 file and is

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import REPO, synthetic_rows, write_csv
+from support.data import REPO, synthetic_rows, write_csv
 from ferops.apps.cli import app
 
 pytest.importorskip("ray", reason="the scale extra (ray) is not installed: pip install -e '.[scale]'")
@@ -67,7 +67,7 @@ def sweep_process(tmp_path, *args: str, timeout: float = 240):
     """`ferops sweep` as users run it, on a tiny synthetic CSV; a hang is a TimeoutExpired, never a stuck test."""
     import subprocess
 
-    from conftest import clean_env
+    from support.processes import clean_env
     from ferops.core import venv
 
     csv = write_csv(tmp_path / "fer.csv", synthetic_rows(per_class=4))

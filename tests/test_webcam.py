@@ -10,50 +10,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import clean_env, needs_real_data, real_faces
+from support.data import needs_real_data
+from support.faces import SPOTS, compose, detectable_faces
+from support.processes import FERROPS, clean_env, run_cli
+from support.videos import SilentlyFailingWriter, undecodable_video, write_video
 from ferops.apps import live
-from ferops.core import venv
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.apps.cli import app
-from ferops.runtime.faces import HaarDetector, YuNetDetector, crop, live_detector
+from ferops.runtime.faces import HaarDetector, crop, live_detector
 from ferops.core.fer2013 import EMOTIONS
-
-FERROPS = [venv.executable("ferops")]  # the console script users run
-SPOTS = [(60, 120), (380, 120)]  # top-left corners of 180x180 face placements in 640x480
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
-    for f in frames:
-        writer.write(f)
-    writer.release()
-    return path
-
-
-def detectable_faces(n: int) -> list[np.ndarray]:
-    """Real FER-2013 faces that YuNet and the webcam's Haar settings both find, placed as the videos place them."""
-    faces, _ = real_faces(200)
-    detectors = [live_detector(), YuNetDetector()]
-    found = []
-    for face in faces:
-        frame = compose([face])
-        if all(len(d.detect(frame)) == 1 for d in detectors):
-            found.append(face)
-        if len(found) == n:
-            return found
-    pytest.fail(f"only {len(found)} of 200 real faces were detectable")
-
-
-def compose(faces: list[np.ndarray], shift: int = 0) -> np.ndarray:
-    frame = np.full((480, 640, 3), 200, np.uint8)
-    for face, (x, y) in zip(faces, SPOTS):
-        big = cv2.resize(face, (180, 180), interpolation=cv2.INTER_CUBIC)
-        frame[y : y + 180, x + shift : x + shift + 180] = big[..., None]
-    return frame
-
-
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*FERROPS, *args], capture_output=True, text=True, env=env or clean_env(), timeout=300)
 
 
 @needs_real_data
@@ -442,16 +407,6 @@ def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model
     assert len(log.read_text().splitlines()) == 40
 
 
-def undecodable_video(path: Path, n: int = 10) -> Path:
-    """A valid mp4 container listing n frames whose data is all zeros: OpenCV opens it, decodes nothing."""
-    data = bytearray(write_video(path, [np.full((480, 640, 3), 20 * k, np.uint8) for k in range(n)]).read_bytes())
-    start, moov = data.index(b"mdat") + 4, data.index(b"moov") - 4
-    assert start < moov, "mp4v writes the frames before the index"
-    data[start:moov] = bytes(moov - start)
-    path.write_bytes(data)
-    return path
-
-
 def test_a_video_with_no_decodable_frame_is_refused(cli_env, tmp_path):
     video = undecodable_video(tmp_path / "visit.mp4")
     capture = cv2.VideoCapture(str(video))
@@ -500,24 +455,6 @@ def test_full_disk_keeps_the_partial_video_and_says_so(tmp_path, registered_mode
     assert not out.exists() and partial.exists()
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert 0 < len(records) < 100 and [rec["frame"] for rec in records] == list(range(len(records)))
-
-
-class SilentlyFailingWriter:
-    """cv2.VideoWriter on a disk that fails its writes (a quota, an I/O error): opens, accepts every
-    frame without complaint, and leaves a file nothing can play."""
-
-    def __init__(self, path, *args):
-        self.path = Path(path)
-        self.path.write_bytes(b"\x00\x00\x00\x1cftypisom")
-
-    def isOpened(self):
-        return True
-
-    def write(self, frame):
-        pass
-
-    def release(self):
-        pass
 
 
 def test_video_that_did_not_get_written_is_an_error_not_renamed(tmp_path, registered_model, monkeypatch):

@@ -19,7 +19,7 @@ from pathlib import Path
 import zlib
 
 import numpy as np
-from isal import igzip  # ISA-L inflate: 3x faster than zlib on the 300 MB FER-2013 CSV
+from isal import igzip  # ISA-L inflate: faster than zlib on the FER-2013 CSV (docs/benchmarks.md)
 from isal.igzip_lib import IsalError
 
 from ferops.core.errors import FerOpsError

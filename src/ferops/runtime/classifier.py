@@ -1,8 +1,8 @@
 """The in-process fast path from face crops to emotion probabilities.
 
 One batch holds every face of a frame or request, and goes through the Keras model as a traced
-TensorFlow graph: `Model.predict` costs ~30 ms of set-up per call here and an eager call ~10 ms,
-while the graph runs a face in about a millisecond.
+TensorFlow graph: `Model.predict`'s set-up per call and an eager call each cost many times what the
+graph takes for a face (measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from ferops.runtime.calibration import apply_temperature
 from ferops.runtime.imaging import face_to_input
 from ferops.core.fer2013 import EMOTIONS, IMAGE_SIZE, VALENCE_OF, VALENCES
 
-# Faces per model call: activations grow with the batch (2,170 faces in one call took the server to
-# 3.9 GB), so larger batches go through in slices of this many. TensorFlow's CPU allocator keeps the
-# memory of the largest call for reuse: a server holding 1 face's worth after its first request held
-# +140 MB more after one 64-face call, +72 MB with 32, +23 MB with 16 (glibc's mallinfo2 in process),
-# for the same time per face (4.2-4.5 ms each way on a busy 2-core machine). serve/README.md.
+# Faces per model call: activations grow with the batch, so larger batches go through in slices of
+# this many. TensorFlow's CPU allocator keeps the memory of the largest call for reuse, so a server
+# keeps what its largest call needed; 16 a call keeps that small for the same time per face as larger
+# slices (the measurements: serve/README.md).
 MAX_BATCH = 16
 
 
@@ -38,10 +37,9 @@ class EmotionClassifier:
         self._infer = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
         self._infer(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32))  # trace once, up front
         # One batch through the model at a time: each concurrent call holds its own activations and
-        # oneDNN buffers, which stay allocated. The REST server's memory after 1,000 hostile mixed
-        # requests over its size after the first: 1.19x with this lock, 1.24x without (the issue's
-        # bound is 1.2x); the price is concurrent throughput of one-face requests: 78 req/s at
-        # concurrency 4 against 132 without (serve/README.md).
+        # oneDNN buffers, which stay allocated. With this lock the REST server's memory after 1,000
+        # hostile mixed requests stayed within its bound in both measurements, without it not in one;
+        # the price is concurrent throughput of one-face requests (both measured: serve/README.md).
         self._lock = threading.Lock()
 
     @classmethod

@@ -109,8 +109,9 @@ class HaarDetector:
 @functools.cache
 def _import_yuface():
     # yuface runs YuNet with its own bundled OpenMP runtime, which reads OMP_NUM_THREADS once, when it
-    # loads. Spinning OpenMP workers next to TensorFlow's threads made it 3-5x slower on 2 cores
-    # (measured); one thread per call, and threads of the caller for parallelism, is faster.
+    # loads. Spinning OpenMP workers next to TensorFlow's threads made it several times slower on 2
+    # cores (docs/face-detection.md); one thread per call, and threads of the caller for parallelism,
+    # is faster.
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
@@ -210,7 +211,7 @@ def crop(image: np.ndarray, box: Box, margin: float = 0.0) -> np.ndarray:
 def live_detector() -> HaarDetector:
     """The webcam's Haar settings: searched at 320 px width for faces of 60 px and up, in 15% scale steps.
 
-    About 3 ms a 640x480 frame here instead of 5-6 ms at the photo defaults, for a few points of
+    About half the time a frame of the photo defaults (docs/face-detection.md), for a few points of
     recall on hard, tightly cropped faces (FER-2013's); webcam faces are larger and more frontal.
     """
     return HaarDetector(scale_factor=1.15, min_size=60, max_width=320)

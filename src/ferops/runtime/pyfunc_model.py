@@ -167,8 +167,8 @@ def _keep_the_heap_bounded() -> None:
     block freed so far (up to 32 MB), after which a request's decoded photos come from the heap and stay
     there, spread over as many arenas as threads have touched (8 a core). Blocks from 4 MiB always
     mmapped (returned on free) and two arenas: see serve/README.md for what each change measured. 64 KiB
-    held memory lower still but made a one-face request 40% slower (TensorFlow's own buffers of a few
-    hundred KB were then mapped and unmapped on every call). Applies to the whole process that loads
+    held memory lower still but made one-face requests markedly slower (TensorFlow's own buffers of a
+    few hundred KB were then mapped and unmapped on every call). Applies to the whole process that loads
     the model; arenas made before are kept."""
     libc = _glibc()
     if libc is not None:

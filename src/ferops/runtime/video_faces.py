@@ -20,8 +20,8 @@ every frame would cost several Haar passes. Frames of a video change little, so:
   of parts plus `scan_every` frames (5 x scan_every + scan_every). The first frame of a video, and the
   first after a cut, get the whole search at once.
 
-The parts cost more than all the windows together (here a whole 640x480 search takes ~35 ms, a
-256 px window ~6-9 ms), and yuface holds Python's GIL while it searches, so a thread cannot overlap
+The parts cost more than all the windows together (a whole 640x480 search costs several windows'
+time), and yuface holds Python's GIL while it searches, so a thread cannot overlap
 them. With `background=True` (the webcam) a part runs in one helper process, on the other core,
 while this process follows faces and classifies the frames in between. Its result is picked up at a
 fixed frame, waiting for it if need be, so the faces found are the same, frame for frame, as with the
@@ -29,9 +29,9 @@ part searched in this process (`background=False`): a recording gives the same l
 the machine is.
 
 The settings were chosen with benchmarks/face_detection.py (its recall video, seeds 0 and 1; --fps):
-tiles at 1.6x instead of 2x found more faces (0.938/0.886 against 0.919/0.878) for 0.6x the pixels;
-a part every 4 frames instead of 3 and YuNet on every 3rd frame instead of every frame kept recall
-(0.942/0.884) and took the webcam path from ~26 to ~70 FPS with one face.
+tiles at 1.6x instead of 2x found more faces for fewer pixels; a part every 4 frames instead of 3 and
+YuNet on every 3rd frame instead of every frame kept recall and made the webcam path much faster
+(the figures: docs/face-detection.md).
 
 One finder per video stream: it keeps state between frames and is not for concurrent use; `close()`
 ends its helper process (`apps.live.run` does at the end of a stream).

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from conftest import free_port
+from support.processes import free_port
 
 BOXES = [(40, 60, 160, 160), (400, 60, 160, 160)]
 

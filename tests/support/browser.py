@@ -16,7 +16,7 @@ needs_chromium = pytest.mark.skipif(
     reason="chromium and chromedriver not installed (Debian: apt-get install chromium chromium-driver)",
 )
 # Screenshots are test artefacts, kept out of git (see .gitignore).
-ARTEFACTS = Path(os.environ.get("FEROPS_TEST_ARTEFACTS") or Path(__file__).resolve().parents[1] / "test-artefacts")
+ARTEFACTS = Path(os.environ.get("FEROPS_TEST_ARTEFACTS") or Path(__file__).resolve().parents[2] / "test-artefacts")
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from ferops.registry.loading import pin
 from support.processes import clean_env
 from support.data import needs_real_data
 from support.faces import compose, detectable_faces
@@ -58,7 +59,7 @@ def archive(tmp_path_factory, registered_model, local_ray):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("MLFLOW_REGISTRY_URI", uri)  # mlflow exports both when set; undone with the context
-        model = batch.pin_model("models:/fer@production")
+        model, _ = pin("models:/fer@production")
         # Haar, as the webcam runs it with --detector haar: the agreement test compares the two.
         result = batch.run(sources, root / "out", model, chunk_frames=CHUNK, progress=False, detector="haar")
     return {"root": root, "out": root / "out", "sources": sources, "result": result, "uri": uri, "model": model}

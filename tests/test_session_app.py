@@ -215,16 +215,16 @@ def test_token_needed_when_told(tmp_path, classifier):
         assert http("GET", f"{base}/api/sessions?token=s3cret") == (200, [])
 
 
-def test_model_version_recorded_with_each_session(registered_model):
-    import mlflow
+def test_one_resolver_pins_an_alias_to_the_version_each_session_records(registered_model, monkeypatch):
+    from ferops.registry.loading import ModelNotFound, pin
 
-    from ferops.apps.session_app import model_version
-
-    mlflow.set_tracking_uri(registered_model[0])
-    mlflow.set_registry_uri(registered_model[0])
-    assert model_version("models:/fer@production") == "1" and model_version("models:/fer/Production") == "1"
-    assert model_version("models:/fer/Staging") is None and model_version("models:/fer/3") == "3"
-    assert model_version("runs:/abc/model") is None and model_version(str(registered_model[1])) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered_model[0])
+    assert pin("models:/fer@production") == ("models:/fer/1", "1") == pin("models:/fer/Production")
+    assert pin("models:/fer/1") == ("models:/fer/1", "1")
+    assert pin(str(registered_model[1])) == (str(registered_model[1].resolve()), None)
+    for missing in ("models:/fer/Staging", "models:/fer/3", "models:/fer@champion", "runs:/abc/model"):
+        with pytest.raises(ModelNotFound, match="does not resolve"):
+            pin(missing)
 
 
 def test_ferops_app_command_serves_and_stops_cleanly(tmp_path, registered_model):

@@ -268,14 +268,17 @@ def session_app(
         sessions.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail(f"cannot create the sessions folder {sessions}: {e.strerror}")
-    classifier = _classifier(model_uri)
+    from ferops.registry.loading import pin
+
+    pinned, version = pin(model_uri)  # every session of this run uses one model, recorded with each
+    classifier = _classifier(pinned)
 
     def ready(url: str) -> None:
         opened = live_page.open_browser(url)
         typer.echo(f"ferops app: {url}" + ("" if opened else " (open it in a browser)") + f"; sessions in {sessions}",
                    err=True)
 
-    web.serve(sessions, host, port, model_uri, classifier, web.model_version(model_uri),
+    web.serve(sessions, host, port, model_uri, classifier, version,
               lambda: create(DEFAULT_DETECTOR, "video"), on_ready=ready, memory_s=track_memory, window_s=window,
               keep_days=keep_days)
 
@@ -323,13 +326,14 @@ def batch(
         import ray  # noqa: F401
     except ImportError:
         fail("ferops batch needs Ray: pip install 'ferops[scale]'")
+    from ferops.registry.loading import pin
     from ferops.runtime.faces import create
 
     # An unknown detector is checked here: inside the Ray actors it would be a worker's traceback.
     create(detector, "video", background=False)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file, not a folder")
-    pinned = scale_batch.pin_model(model_uri)
+    pinned, _ = pin(model_uri)  # checked before any worker starts; every actor loads this one model
     if not scale_batch.expand(sources):
         fail(f"no videos found in {' '.join(sources)}")
     result = scale_batch.run(
@@ -407,10 +411,14 @@ def serve(
 ) -> None:
     """Run `mlflow models serve` with ferops's defaults (local env, the tracking store, one worker)."""
     from ferops.core import tracking, venv
-    from ferops.registry.loading import check_resolves
+    from ferops.registry.loading import pin
 
     uri = tracking.use_store(create=False)
-    check_resolves(model_uri)  # one line here, not the server's traceback (e.g. nothing promoted yet)
+    # One line here, not the server's traceback (e.g. nothing promoted yet); an alias is served as the
+    # version it names now, which is printed.
+    pinned, version = pin(model_uri)
+    if version is not None:
+        typer.echo(f"serving {model_uri}: version {version}", err=True)
     # The server spawns uvicorn by name: venv.env puts this interpreter's bin/ first on its PATH.
     env = venv.env(MLFLOW_TRACKING_URI=uri)
     cmd = [
@@ -418,7 +426,7 @@ def serve(
         "models",
         "serve",
         "-m",
-        model_uri,
+        pinned,
         "--env-manager",
         "local",
         "--host",

@@ -526,30 +526,6 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
     return app
 
 
-def model_version(model_uri: str) -> str | None:
-    """The registered version a models:/ URI points at now (recorded with each session), or None."""
-    import re
-
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    m = re.match(r"^models:/([^/@]+)(?:@([^/]+)|/([^/]+))$", model_uri)
-    if not m:
-        return None
-    name, alias, ref = m.groups()
-    try:
-        client = mlflow.MlflowClient()
-        if alias:
-            return str(client.get_model_version_by_alias(name, alias).version)
-        if ref.isdigit():
-            return ref
-        in_stage = [int(v.version) for v in client.search_model_versions(f"name='{name}'")
-                    if v.current_stage.lower() == ref.lower()]
-        return str(max(in_stage)) if in_stage else None
-    except MlflowException:
-        return None
-
-
 def _size(n: int) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
 

@@ -59,6 +59,50 @@ def load_classifier(model_uri: str = DEFAULT_MODEL_URI) -> EmotionClassifier:
     return python_model.classifier
 
 
+def pin(model_uri: str) -> tuple[str, str | None]:
+    """The one resolver: model_uri -> (a URI naming one model for good, its registered version or None).
+
+    An alias or a stage (models:/fer@production, models:/fer/Production) is resolved to the version it
+    points at now (models:/fer/4), so everything one run loads (the app's sessions, batch's actors, a
+    server) is the same model even if production moves meanwhile, and each session records which. A
+    version, a run, a model folder or a .keras file names one model already (a folder or file by its
+    absolute path; version None but for models:/name/N). ModelNotFound, naming what the store holds,
+    when it resolves to nothing."""
+    import re
+
+    if model_uri.endswith(".keras"):
+        if not Path(model_uri).is_file():
+            raise ModelNotFound(f"model file {model_uri} does not exist")
+        return str(Path(model_uri).resolve()), None
+    m = re.fullmatch(r"models:/([^/@]+)(?:@([^/]+)|/([^/]+))", model_uri)
+    try:
+        if m:
+            use_store(create=False)
+            mlflow.set_tracking_uri(tracking_uri())
+            mlflow.set_registry_uri(tracking_uri())
+            name, alias, ref = m.groups()
+            client = mlflow.MlflowClient()
+            if alias:
+                version = str(client.get_model_version_by_alias(name, alias).version)
+            elif ref.isdigit():
+                version = ref
+            else:
+                in_stage = [int(v.version) for v in client.search_model_versions(f"name='{name}'")
+                            if v.current_stage.lower() == ref.lower()]
+                if not in_stage:
+                    raise MlflowException(f"no version of {name} is in stage {ref}")
+                version = str(max(in_stage))
+            pinned = f"models:/{name}/{version}"
+            mlflow.models.get_model_info(pinned)
+            return pinned, version
+        mlflow.models.get_model_info(model_uri)
+    except StoreError as e:
+        raise ModelNotFound(f"model URI {model_uri!r}: {e}") from None
+    except (MlflowException, OSError) as e:
+        raise _does_not_resolve(model_uri, e) from None
+    return (str(Path(model_uri).resolve()) if Path(model_uri).exists() else model_uri), None
+
+
 def check_resolves(model_uri: str) -> None:
     """ModelNotFound, naming what the store holds, where model_uri names no model; reads only its MLmodel file."""
     try:

@@ -240,35 +240,3 @@ def _finish(video: Video, ranges, output, result: Summary, every, smooth, model_
     result.frames += decoded
     result.faces += frames.num_rows
     log(f"batch: {video.path}: {decoded} frames, {frames.num_rows} faces, {people.num_rows} people")
-
-
-def pin_model(model_uri: str) -> str:
-    """Checks the model URI resolves, before any worker starts, and pins an alias to its version
-    (models:/fer@production -> models:/fer/4), so every actor loads the same model even if production
-    moves during the run. Raises ModelNotFound with what is registered."""
-    import re
-
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from ferops.core.tracking import tracking_uri
-    from ferops.registry.loading import ModelNotFound, registered_summary
-
-    if model_uri.endswith(".keras"):
-        if not Path(model_uri).is_file():
-            raise ModelNotFound(f"model file {model_uri} does not exist")
-        return str(Path(model_uri).resolve())
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
-    try:
-        alias = re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri)
-        if alias:
-            version = mlflow.MlflowClient().get_model_version_by_alias(*alias.groups()).version
-            model_uri = f"models:/{alias.group(1)}/{version}"
-        mlflow.models.get_model_info(model_uri)
-    except (MlflowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ModelNotFound(f"model URI {model_uri!r} does not resolve ({first}); {registered_summary()}") from None
-    if Path(model_uri).exists():
-        return str(Path(model_uri).resolve())
-    return model_uri

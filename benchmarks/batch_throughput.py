@@ -43,13 +43,14 @@ def single_process(videos: list[Path], classifier) -> tuple[float, int, int]:
     import json
 
     from ferops.apps import live
+    from ferops.recording import videosource
     from ferops.runtime.faces import live_detector
 
     frames = faces = 0
     start = time.perf_counter()
     for video in videos:
         log = io.StringIO()
-        frames += live.run(live.open_source(str(video)), live_detector(), classifier, live.Options(), log=log)
+        frames += live.run(videosource.open_source(str(video)), live_detector(), classifier, live.Options(), log=log)
         faces += sum(len(json.loads(line)["faces"]) for line in log.getvalue().splitlines())
     return time.perf_counter() - start, frames, faces
 

@@ -263,6 +263,7 @@ def framing_table(video, classifier) -> None:
 
 def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
     from ferops.apps import live
+    from ferops.recording import videosource
     from ferops.runtime.faces import create
 
     rng = np.random.default_rng(7)
@@ -286,7 +287,8 @@ def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
             for name in ("yunet", "haar"):
                 log = io.StringIO()
                 start = time.perf_counter()
-                done = live.run(live.open_source(str(path)), create(name, "video"), classifier, live.Options(), log=log)
+                source = videosource.open_source(str(path))
+                done = live.run(source, create(name, "video"), classifier, live.Options(), log=log)
                 fps = done / (time.perf_counter() - start)
                 per_frame = np.mean([len(json.loads(line)["faces"]) for line in log.getvalue().splitlines()])
                 row.append((name, fps, per_frame))

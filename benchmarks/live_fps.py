@@ -41,9 +41,10 @@ def ferops_fps(video: Path, classifier) -> tuple[float, int, int]:
     import json
 
     from ferops.apps import live
+    from ferops.recording import videosource
     from ferops.runtime.faces import live_detector
 
-    source = live.open_source(str(video))
+    source = videosource.open_source(str(video))
     log = io.StringIO()
     start = time.perf_counter()
     frames = live.run(source, live_detector(), classifier, live.Options(), log=log)

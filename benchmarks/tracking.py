@@ -249,7 +249,7 @@ def score(truth: list[list[tuple[int, tuple]]], found: list[list[tuple[int, tupl
 def overlap_only(log: list[dict], fps: int) -> list[list[tuple[int, tuple]]]:
     """The log's faces re-tracked as before re-identification: IoU >= 0.3 with the last box, dropped
     after 5 frames unseen (PersonTracker without its second pass and with a 5-frame memory)."""
-    from ferops.apps.tracker import PersonTracker
+    from ferops.recording.tracker import PersonTracker
 
     tracker = PersonTracker(memory_s=5 / fps, reach=0.0)
     out = []
@@ -263,10 +263,11 @@ def overlap_only(log: list[dict], fps: int) -> list[list[tuple[int, tuple]]]:
 def run_webcam(path: Path, classifier, background: bool = False) -> list[dict]:
     """`ferops webcam --headless --source PATH --log ...` in process: the log's records."""
     from ferops.apps import live
+    from ferops.recording import videosource
     from ferops.runtime.faces import create
 
     log = io.StringIO()
-    live.run(live.open_source(str(path)), create("yunet", "video", background=background), classifier,
+    live.run(videosource.open_source(str(path)), create("yunet", "video", background=background), classifier,
              live.Options(), log=log)
     return [json.loads(line) for line in log.getvalue().splitlines()]
 

@@ -21,7 +21,7 @@ from support.faces import compose, detectable_faces
 from support.processes import run_cli
 from support.videos import write_video
 from ferops.apps.cli import app
-from ferops.apps.summary import observations, summarise_people
+from ferops.recording.summary import observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS
 
 ray = pytest.importorskip("ray", reason="the scale extra (ray) is not installed: pip install -e '.[scale]'")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ferops.apps.tracker import PersonTracker
+from ferops.recording.tracker import PersonTracker
 from ferops.runtime.video import SMOOTH_ALPHA
 from ferops.core.fer2013 import EMOTIONS
 from ferops.scale import tables

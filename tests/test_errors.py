@@ -22,7 +22,9 @@ def raising(error: BaseException):
 
 
 def test_every_error_ferops_words_is_a_ferops_error_and_keeps_its_older_base():
-    from ferops.apps import live, people, photos, sessions
+    from ferops.apps import photos, sessions
+    from ferops.recording import framelog, videosource
+    from ferops.recording import people
     from ferops.core import config, lock, tracking
     from ferops.data import ingest, source
     from ferops.registry import loading
@@ -32,8 +34,9 @@ def test_every_error_ferops_words_is_a_ferops_error_and_keeps_its_older_base():
         (config.ParamsError, ValueError), (tracking.StoreError, ValueError), (lock.Busy, OSError),
         (source.DataError, ValueError), (ingest.IngestError, ValueError), (imaging.InputError, ValueError),
         (faces.UnknownDetector, ValueError), (loading.ModelNotFound, RuntimeError),
-        (sessions.LibraryError, RuntimeError), (report.ReportError, ValueError), (live.SourceError, RuntimeError),
-        (live.OutputError, RuntimeError), (photos.AnnotateError, RuntimeError), (people.NamesError, ValueError),
+        (sessions.LibraryError, RuntimeError), (report.ReportError, ValueError),
+        (videosource.SourceError, RuntimeError),
+        (framelog.OutputError, RuntimeError), (photos.AnnotateError, RuntimeError), (people.NamesError, ValueError),
     ]:
         assert issubclass(error, FerOpsError) and issubclass(error, older), error
 
@@ -94,7 +97,7 @@ def test_a_stage_words_a_ferops_error_and_a_missing_file_and_lets_a_bug_through(
 
 def test_a_session_thread_records_a_bug_and_prints_its_traceback(tmp_path, capfd):
     from support.apps import BrightnessClassifier, webm_video
-    from ferops.apps import live
+    from ferops.recording import videosource
     from ferops.apps.session_runner import SessionRunner
 
     class BrokenDetector:
@@ -103,7 +106,7 @@ def test_a_session_thread_records_a_bug_and_prints_its_traceback(tmp_path, capfd
 
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "session.json").write_text("{}")
-    source = live.open_source(str(webm_video(tmp_path / "v.webm", 3)))
+    source = videosource.open_source(str(webm_video(tmp_path / "v.webm", 3)))
     runner = SessionRunner(tmp_path / "s", source, BrokenDetector(), BrightnessClassifier(), False).start()
     deadline = time.monotonic() + 60
     while runner.running and time.monotonic() < deadline:

@@ -25,6 +25,7 @@ from support.apps import long_video
 from support.browser import ARTEFACTS, chromium, needs_chromium, screenshot
 from support.processes import clean_env, read_stderr_until
 from ferops.apps import live
+from ferops.recording import videosource
 from ferops.apps.live_page import BOUNDARY, LivePage
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.runtime.faces import live_detector
@@ -57,7 +58,7 @@ def test_page_streams_the_annotated_video_and_stop_ends_the_run(tmp_path, regist
     with LivePage(options.stop) as page:
         done = {}
         worker = threading.Thread(
-            target=lambda: done.update(n=live.run(live.open_source(str(video)), live_detector(), clf, options,
+            target=lambda: done.update(n=live.run(videosource.open_source(str(video)), live_detector(), clf, options,
                                                   show=page.show))
         )
         worker.start()

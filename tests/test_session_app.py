@@ -22,7 +22,8 @@ from support.apps import (
     webm_video,
 )
 from ferops.apps import live
-from ferops.apps.summary import observations, summarise_people
+from ferops.recording import videosource
+from ferops.recording.summary import observations, summarise_people
 from ferops.runtime.classifier import EmotionClassifier
 
 
@@ -150,12 +151,12 @@ class DroppingStream(EndlessCamera):
 def test_one_camera_two_sessions_and_a_stream_that_drops(tmp_path, classifier, monkeypatch):
     def fake_open(spec):
         if spec == "0":
-            return live.Source(spec, EndlessCamera(), "camera")
+            return videosource.Source(spec, EndlessCamera(), "camera")
         if spec == "rtsp://camera/drops":
-            return live.Source(spec, DroppingStream(4), "stream")
-        raise live.SourceError(f"cannot open camera {spec} (is it connected and not in use?)")
+            return videosource.Source(spec, DroppingStream(4), "stream")
+        raise videosource.SourceError(f"cannot open camera {spec} (is it connected and not in use?)")
 
-    monkeypatch.setattr(live, "open_source", fake_open)
+    monkeypatch.setattr(videosource, "open_source", fake_open)
     monkeypatch.setattr(live.cv2, "VideoCapture", lambda spec: DroppingStream(0))  # reconnects fail
     root = tmp_path / "sessions"
     with app_server(root, classifier) as (base, _):
@@ -452,7 +453,7 @@ def test_a_recording_with_no_decodable_frame_is_refused(tmp_path, monkeypatch):
         assert status == 400 and err["detail"] == "visit.mp4 is not a readable video", err
         assert not root.exists() or list(root.iterdir()) == []
         # Not known at the start (the check passed): the session fails, saying why, not "finished" with 0 frames
-        monkeypatch.setattr(live, "_first_frame_decodes", lambda path: True)
+        monkeypatch.setattr(videosource, "_first_frame_decodes", lambda path: True)
         status, meta = http("POST", f"{base}/api/sessions", {"source": str(video)})
         assert status == 200, meta
         meta = wait_done(base, meta["id"])

@@ -1,6 +1,6 @@
 import pytest
 
-from ferops.apps.summary import UNCERTAIN, Observation, observations, summarise_people
+from ferops.recording.summary import UNCERTAIN, Observation, observations, summarise_people
 from ferops.core.fer2013 import VALENCE_OF
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from ferops.apps.tracker import MEMORY_S, PersonTracker
+from ferops.recording.tracker import MEMORY_S, PersonTracker
 from ferops.runtime.faces import iou
 
 P = np.eye(7)

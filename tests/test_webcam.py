@@ -15,6 +15,7 @@ from support.faces import SPOTS, compose, detectable_faces
 from support.processes import FERROPS, clean_env, run_cli
 from support.videos import SilentlyFailingWriter, undecodable_video, write_video
 from ferops.apps import live
+from ferops.recording import framelog, videosource
 from ferops.runtime.classifier import EmotionClassifier
 from ferops.apps.cli import app
 from ferops.runtime.faces import HaarDetector, crop, live_detector
@@ -74,7 +75,7 @@ def test_smoothing_keeps_identity_while_faces_move(tmp_path, registered_model):
     clf = EmotionClassifier.from_keras_file(keras_path)
     log = tmp_path / "s.jsonl"
     with open(log, "w") as f:
-        n = live.run(live.open_source(str(video)), live_detector(), clf, live.Options(max_frames=5), log=f)
+        n = live.run(videosource.open_source(str(video)), live_detector(), clf, live.Options(max_frames=5), log=f)
     assert n == 5
     records = [json.loads(line) for line in log.read_text().splitlines()]
     ids = [sorted((face["box"][0], face["id"]) for face in r["faces"]) for r in records]
@@ -191,14 +192,14 @@ class DroppingCapture:
 
 def test_stream_drop_retries_then_stops_with_a_complete_log(tmp_path, registered_model, monkeypatch):
     clf = EmotionClassifier.from_keras_file(registered_model[1])
-    source = live.Source("rtsp://camera/feed", DroppingCapture(4), "stream")
+    source = videosource.Source("rtsp://camera/feed", DroppingCapture(4), "stream")
     reopened = []
     monkeypatch.setattr(live.cv2, "VideoCapture", lambda spec: reopened.append(spec) or DroppingCapture(0))
     log = tmp_path / "s.jsonl"
     with (
         open(log, "w") as f,
         pytest.raises(
-            live.SourceError, match="stream rtsp://camera/feed dropped after 4 frames; gave up after 3 retries"
+            videosource.SourceError, match="stream rtsp://camera/feed dropped after 4 frames; gave up after 3 retries"
         ),
     ):
         live.run(source, HaarDetector(), clf, live.Options(retry_wait_s=0), log=f)
@@ -310,7 +311,7 @@ def test_recording_time_from_the_video_and_wall_clock(tmp_path, registered_model
     video = noise_video(tmp_path / "v.mp4", 20, fps=10.0)
     log = tmp_path / "s.jsonl"
     with open(log, "w") as f:
-        n = live.run(live.open_source(str(video)), live_detector(), clf, live.Options(), log=f)
+        n = live.run(videosource.open_source(str(video)), live_detector(), clf, live.Options(), log=f)
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert n == 20 and [r["t"] for r in records] == [k / 10 for k in range(20)]  # not processing time
     from datetime import datetime
@@ -331,7 +332,7 @@ def test_finite_video_over_http_ends_at_its_end(tmp_path, registered_model):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         clf = EmotionClassifier.from_keras_file(registered_model[1])
-        source = live.open_source(f"http://127.0.0.1:{server.server_address[1]}/v.mp4")
+        source = videosource.open_source(f"http://127.0.0.1:{server.server_address[1]}/v.mp4")
         assert source.kind == "stream" and source.finite
         records = []
         n = live.run(source, live_detector(), clf, live.Options(max_frames=40), on_record=records.append)
@@ -400,9 +401,9 @@ class FiniteStreamThatDrops(DroppingCapture):
 
 def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model):
     clf = EmotionClassifier.from_keras_file(registered_model[1])
-    source = live.Source("http://host/visit.mp4", FiniteStreamThatDrops(40), "stream", finite=True)
+    source = videosource.Source("http://host/visit.mp4", FiniteStreamThatDrops(40), "stream", finite=True)
     log = tmp_path / "s.jsonl"
-    with open(log, "w") as f, pytest.raises(live.SourceError, match="ended after 40 of its 100 frames"):
+    with open(log, "w") as f, pytest.raises(videosource.SourceError, match="ended after 40 of its 100 frames"):
         live.run(source, HaarDetector(), clf, live.Options(), log=f)
     assert len(log.read_text().splitlines()) == 40
 
@@ -433,8 +434,8 @@ def test_a_file_that_yields_no_frame_while_running_is_an_error():
         def detect(self, _):
             return []
 
-    with pytest.raises(live.SourceError, match="visit.mp4 is not a readable video"):
-        live.run(live.Source("visit.mp4", NoFrames(), "file", finite=True), NoFaces(), None, live.Options())
+    with pytest.raises(videosource.SourceError, match="visit.mp4 is not a readable video"):
+        live.run(videosource.Source("visit.mp4", NoFrames(), "file", finite=True), NoFaces(), None, live.Options())
 
 
 def test_full_disk_keeps_the_partial_video_and_says_so(tmp_path, registered_model, tiny_disk):
@@ -459,10 +460,10 @@ def test_full_disk_keeps_the_partial_video_and_says_so(tmp_path, registered_mode
 
 def test_video_that_did_not_get_written_is_an_error_not_renamed(tmp_path, registered_model, monkeypatch):
     clf = EmotionClassifier.from_keras_file(registered_model[1])
-    source = live.open_source(str(noise_video(tmp_path / "v.mp4", 6)))
+    source = videosource.open_source(str(noise_video(tmp_path / "v.mp4", 6)))
     monkeypatch.setattr(live.cv2, "VideoWriter", SilentlyFailingWriter)
     log, out = tmp_path / "s.jsonl", tmp_path / "annotated.mp4"
-    with open(log, "w") as f, pytest.raises(live.OutputError) as e:
+    with open(log, "w") as f, pytest.raises(framelog.OutputError) as e:
         live.run(source, HaarDetector(), clf, live.Options(), log=f, writer_path=out)
     assert str(e.value) == (
         f"cannot write the video {out}: the file is unplayable after 6 frames (a write failed); "

@@ -84,13 +84,14 @@ def webcam(
     import signal
 
     from ferops.apps import live, live_page
+    from ferops.recording import framelog, videosource
     from ferops.apps import markers as markers_
     from ferops.runtime.faces import create
 
     finder = create(detector, "video")  # an unknown name: one line, before the model is loaded
     recorder = None
     if markers is not None:
-        live.check_outputs(source, markers)
+        framelog.check_outputs(source, markers)
         recorder = markers_.Recorder(markers)
     now = {"t": 0.0}  # the recording time of the last frame: where a marker goes
 
@@ -110,14 +111,14 @@ def webcam(
     previous = {sig: signal.signal(sig, finish) for sig in (signal.SIGTERM, signal.SIGINT)}
     with ExitStack() as stack:
         stack.callback(lambda: [signal.signal(sig, handler) for sig, handler in previous.items()])
-        live.check_outputs(source, output, log, markers)
+        framelog.check_outputs(source, output, log, markers)
         if log:
-            live.check_log_folder(log)
-        src = live.open_source(source)
+            framelog.check_log_folder(log)
+        src = videosource.open_source(source)
         stack.callback(src.capture.release)
         classifier = _classifier(model_uri)
         # Opened last: a source or model that fails leaves an existing log as it was.
-        log_file = stack.enter_context(live.open_log(log)) if log else None
+        log_file = stack.enter_context(framelog.open_log(log)) if log else None
         show = None
         if not headless and live_page.has_window():
             import cv2

@@ -1,7 +1,7 @@
 """A person across sessions: each name given in review, with her sessions, their figures and the prompts
 that moved her most.
 
-A person is a name (people, not tracks: `apps.people`); names match as typed, case and surrounding space
+A person is a name (people, not tracks: `recording.people`); names match as typed, case and surrounding space
 aside, so "Mary" in March and " mary" in May are one person, and "Marry" is another until the misspelt
 session is renamed. Only named people are followed across sessions: an unnamed track is a person of its
 own session only. Each session is summarised as its review shows it (`report.session_summary` with its
@@ -14,7 +14,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from ferops.apps import markers, people, report, sessions
+from ferops.apps import markers, report, sessions
+from ferops.recording import people
 from ferops.core.errors import FerOpsError
 
 TOP_PROMPTS = 5

@@ -7,7 +7,7 @@ import difflib
 import html
 import json
 
-from ferops.apps import people
+from ferops.recording import people
 from ferops.apps.report import VALENCE_COLOURS, fmt_t
 
 E = html.escape

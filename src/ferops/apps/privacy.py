@@ -1,6 +1,6 @@
 """What a clinic's data rules need: erase one person from every session, and keep sessions only N days.
 
-Erasing a person (her name, matched as `apps.people` matches names) goes through every session of the
+Erasing a person (her name, matched as `recording.people` matches names) goes through every session of the
 library: her tracks' face records leave every frame of the log (rewritten through a temp file and
 rename: the frames and the other people's faces stay), her name leaves session.json, and the name is
 replaced by "[erased]" wherever else it was typed (the session's name, marker notes). Videos in which she
@@ -16,7 +16,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ferops.apps import markers, people, sessions
+from ferops.apps import markers, sessions
+from ferops.recording import people
 from ferops.core.io import atomic_path
 
 ERASED = "[erased]"

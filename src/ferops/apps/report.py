@@ -1,7 +1,7 @@
 """A session's JSON-lines log -> a per-person summary a reviewer reads, as one self-contained HTML file.
 
-The numbers come from `ferops.apps.summary` (the one per-person summary), the people from
-`ferops.apps.people` (tracks joined by name); this module reads and checks the log, and renders. Each
+The numbers come from `ferops.recording.summary` (the one per-person summary), the people from
+`ferops.recording.people` (tracks joined by name); this module reads and checks the log, and renders. Each
 person's valence (positive, neutral, negative) leads; the seven emotions follow, for detail. The page
 has no external files: the timelines are inline SVG, so the report can be mailed or archived as it is.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferops.apps import markers as markers_
-from ferops.apps import people as people_
+from ferops.recording import people as people_
 from ferops.apps import responses as responses_
-from ferops.apps.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
+from ferops.recording.summary import UNCERTAIN, UNCERTAIN_BELOW, observations, summarise_people
 from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.runtime.video import EMOTION_COLOURS

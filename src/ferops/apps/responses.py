@@ -11,7 +11,7 @@ listed with "not enough data" and left out of the ranking.
 from __future__ import annotations
 
 from ferops.apps.markers import label
-from ferops.apps.summary import (
+from ferops.recording.summary import (
     UNCERTAIN_BELOW,
     Observation,
     shares,

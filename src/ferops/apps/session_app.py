@@ -4,7 +4,7 @@ Starlette/FastAPI + uvicorn, bound to 127.0.0.1 unless told otherwise (then ever
 access token printed at start). One page (static/app.html) starts a session from a camera, a stream
 URL or a recorded file (path or upload), shows it live, stops it, and lists the library; the review
 page of a session is rendered here from its log through `ferops.apps.report` (per person, via
-`ferops.apps.summary`), so it reads exactly like `ferops report`.
+`ferops.recording.summary`), so it reads exactly like `ferops report`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ferops.apps import history, live, markers, people, people_page, privacy, report, responses, sessions
+from ferops.apps import history, markers, people_page, privacy, report, responses, sessions
+from ferops.recording import videosource
+from ferops.recording import people
 from ferops.apps.session_runner import SessionRunner
 from ferops.runtime.video import VIDEO_SUFFIXES
 
@@ -42,7 +44,7 @@ FREE_RESERVE_BYTES = 256 * 2**20
 
 def source_key(spec: str) -> str:
     """Two sessions on one camera or stream would fight over it: this names the device."""
-    if live.is_camera(spec):  # "00" is camera 0; a number too long for int() is refused by open_source
+    if videosource.is_camera(spec):  # "00" is camera 0; a number too long for int() is refused by open_source
         return f"camera {int(spec) if len(spec) <= 100 else spec}"
     return spec if "://" in spec else str(Path(spec).resolve())
 
@@ -112,8 +114,8 @@ def create_app(root: Path, classifier, model_uri: str, model_version: str | None
             if busy and not Path(spec).is_file():
                 raise HTTPException(409, f"{key} is already in use by session {busy[0]}: stop that one first")
             try:
-                src = live.open_source(spec)
-            except live.SourceError as e:
+                src = videosource.open_source(spec)
+            except videosource.SourceError as e:
                 raise HTTPException(400, str(e)) from None
             detector = detector_factory()
             meta = {

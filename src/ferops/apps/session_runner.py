@@ -13,15 +13,16 @@ from collections import deque
 from pathlib import Path
 
 from ferops.apps import live, sessions
+from ferops.recording import framelog, videosource
 from ferops.apps.live_page import FrameHub
-from ferops.apps.summary import face_valence, shown_as
+from ferops.recording.summary import face_valence, shown_as
 from ferops.core.errors import FerOpsError
 
 ROLLING_S = 60.0  # the live panel's timeline shows the last minute
 
 
 class SessionRunner:
-    def __init__(self, folder: Path, source: live.Source, detector, classifier, save_video: bool, on_done=None,
+    def __init__(self, folder: Path, source: videosource.Source, detector, classifier, save_video: bool, on_done=None,
                  memory_s: float | None = None):
         self.folder, self.source, self.on_done = folder, source, on_done
         self.detector, self.classifier = detector, classifier
@@ -73,7 +74,7 @@ class SessionRunner:
         started = time.monotonic()
         log = None
         try:
-            log = live.open_log(self.folder / sessions.LOG)
+            log = framelog.open_log(self.folder / sessions.LOG)
             live.run(
                 self.source,
                 self.detector,

@@ -25,8 +25,8 @@ from pathlib import Path
 from ferops.core.errors import FerOpsError
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.core.io import write_json
-from ferops.apps import people
-from ferops.apps.summary import UNCERTAIN_BELOW, face_valence, shown_as
+from ferops.recording import people
+from ferops.recording.summary import UNCERTAIN_BELOW, face_valence, shown_as
 
 # The default library: in the user's home, not in a checkout (sessions outlive clones). Kept here, not in
 # core/config.py, because every pipeline stage depends on core/: a change there would retrain the model.

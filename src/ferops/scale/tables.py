@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferops.apps.tracker import MEMORY_S, PersonTracker
+from ferops.recording.tracker import MEMORY_S, PersonTracker
 from ferops.runtime.video import SMOOTH_ALPHA
-from ferops.apps.people import unnamed
-from ferops.apps.summary import UNCERTAIN, observations, summarise_people
+from ferops.recording.people import unnamed
+from ferops.recording.summary import UNCERTAIN, observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS, VALENCES
 from ferops.runtime.classifier import valence_probs
 from ferops.core.io import atomic_path
@@ -127,7 +127,7 @@ def track(
 
 
 def sessions(video: Video, frames: pa.Table) -> pa.Table:
-    """One row per person of the video, from the one shared summary (`ferops.apps.summary`)."""
+    """One row per person of the video, from the one shared summary (`ferops.recording.summary`)."""
     records: dict[int, dict] = {}
     columns = ("frame", "t", "track", "label", "confidence", "valence", "valence_confidence")
     for frame_no, t, person, label, conf, valence, sure in zip(*(frames.column(c).to_pylist() for c in columns)):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from ferops.apps import live
+from ferops.recording import videosource
 from ferops.core.tracking import file_hash
 from ferops.runtime.video import VIDEO_SUFFIXES
 
@@ -47,8 +47,8 @@ def probe(path: Path) -> Video | Failure:
     """Opens the file the way `ferops webcam` does; a file it cannot read becomes a Failure with the reason."""
     sha = file_hash(path) if path.is_file() else ""
     try:
-        source = live.open_source(str(path))
-    except live.SourceError as e:
+        source = videosource.open_source(str(path))
+    except videosource.SourceError as e:
         return Failure(str(path), sha, str(e))
     try:
         fps = source.capture.get(cv2.CAP_PROP_FPS)

@@ -3,7 +3,7 @@
 `ferops report`, the session app and `ferops batch` all summarise through `summarise_people`, so a
 session reads the same wherever it was scored. Each person is summarised on her own: a sad patient
 beside a smiling therapist stays sad. A person is a track of the log (the tracker's id), or all the
-tracks given one name in review (`ferops.apps.people`). Times are the recording's (the log's `t`).
+tracks given one name in review (`ferops.recording.people`). Times are the recording's (the log's `t`).
 
 Each face is read twice: its valence (positive, neutral, negative: the seven emotions' probabilities
 summed, see core.fer2013), which leads, and its emotion, the detail. Confidences are calibrated

@@ -1,6 +1,6 @@
 """People, not tracks: the tracks of a session that were given one name in review are one person.
 
-The tracker (`apps.tracker`) keeps one id per person while she is there; someone who left and came
+The tracker (`recording.tracker`) keeps one id per person while she is there; someone who left and came
 back later, or whom the detector lost for longer than its memory, gets another id. Naming joins them:
 a session's `session.json` holds `names` ({track id: name}), and every summary, timeline and export
 groups the tracks by name. The log keeps its track ids and is never rewritten, so renaming and

@@ -9,7 +9,7 @@ Each frame's faces are matched to the people seen before in two passes:
    places within seconds.
 The closest pairs are taken first and no id goes to two faces of one frame, so two people never share
 an id. A person unseen for more than `memory_s` seconds of the recording is forgotten: one who comes
-back later gets a new id, which naming in the review joins again (`ferops.apps.people`).
+back later gets a new id, which naming in the review joins again (`ferops.recording.people`).
 
 Each person's probabilities are smoothed with an exponential moving average (`alpha` is the newest
 frame's weight; 1.0 turns smoothing off, ids are still kept). After a gap of more than `RESTART_S`

@@ -31,7 +31,7 @@ def start_from_path(driver, video, name: str) -> None:
 @needs_chromium
 @pytest.mark.slow
 def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -90,6 +90,7 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.marker")) == 4)
         assert {"t": 5.0, "note": "tea served"}.items() <= next(
             m for m in markers.read(folder / markers.FILE) if m["note"] == "tea served").items()
+        screenshot(driver, "app_review_markers_top")
         driver.execute_script("document.getElementById('prompts').scrollIntoView()")
         screenshot(driver, "app_review_markers")
 
@@ -117,7 +118,8 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
 
         # Erase John: the confirmation names what goes; afterwards his name is nowhere, Mary's faces stay.
         people["John"].find_element(By.CSS_SELECTOR, "button.erase").click()
-        alert = wait.until(lambda d: d.switch_to.alert)
+        alert = WebDriverWait(driver, 30, ignored_exceptions=(NoAlertPresentException,)).until(
+            lambda d: d.switch_to.alert)
         assert "Erase John from 2 session(s)" in alert.text
         alert.accept()
         wait.until(lambda d: [s.get_attribute("data-person") for s in

@@ -42,9 +42,16 @@ def trend_svg(entry: dict) -> str:
         ]
     for k, r in enumerate(rows):
         x = left + (k * step if len(rows) > 1 else plot_w / 2)
-        parts.append(f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="middle">'
+        anchor = "end" if k == len(rows) - 1 and len(rows) > 1 else "start" if k == 0 and len(rows) > 1 else "middle"
+        parts.append(f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="{anchor}">'
                      f"{E(str(r['started'])[5:10])}</text>")
     parts.append("</svg>")
+    parts.append(
+        "<p><small>"
+        + " ".join(f'<span class="sw" style="background:{VALENCE_COLOURS[v]}"></span>{v} share of the time seen'
+                   for v in ("positive", "negative"))
+        + ", one point per session (month-day).</small></p>"
+    )
     return "".join(parts)
 
 

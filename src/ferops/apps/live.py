@@ -24,12 +24,12 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from ferops.runtime.classifier import EmotionClassifier, describe
+from ferops.runtime.classifier import EmotionClassifier
 from ferops.runtime.faces import FaceDetector
 from ferops.runtime.pipeline import analyse, face_record
 from ferops.apps.overlay import draw
 from ferops.recording.framelog import OutputError, write_record
-from ferops.recording.tracker import MEMORY_S, PersonTracker
+from ferops.recording.tracker import MEMORY_S, PersonTracker, tracked_face
 from ferops.recording.videosource import Source, SourceError
 from ferops.runtime.video import SMOOTH_ALPHA
 
@@ -53,10 +53,7 @@ def face_records(
     faces, probs = analyse(frame, detector, classifier)
     if tracker is not None:
         tracks = tracker.update([f.box for f in faces], probs, t)
-        return [
-            {"id": t.id, **face_record(f, t.probs), "raw_label": describe(p)["label"]}
-            for t, f, p in zip(tracks, faces, probs)
-        ]
+        return [tracked_face(t, f.box, f.score, p) for t, f, p in zip(tracks, faces, probs)]
     return [face_record(f, p) for f, p in zip(faces, probs)]
 
 

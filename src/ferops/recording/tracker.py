@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ferops.core.fer2013 import EMOTIONS
+from ferops.runtime.classifier import describe
 from ferops.runtime.faces import Box, iou
 from ferops.runtime.video import SMOOTH_ALPHA
 # How long a lost person is remembered: people seated in a session stay where they are, and a face
@@ -102,3 +104,19 @@ class PersonTracker:
             if i not in assigned and j not in taken:
                 assigned[i] = j
                 taken.add(j)
+
+
+def tracked_face(track: Track, box, det_conf: float | None, raw_probs: np.ndarray) -> dict:
+    """The one record of a tracked face, in the webcam's log and in batch's tables alike: its person's id,
+    box and detector confidence, the smoothed reading (label, confidence, probs, valence) and this
+    frame's own unsmoothed label and confidence."""
+    raw = int(np.argmax(raw_probs))
+    return {
+        "id": track.id,
+        "box": [int(v) for v in box],
+        "det_conf": det_conf,
+        **describe(track.probs),
+        "raw_label": EMOTIONS[raw],
+        "raw_confidence": round(float(raw_probs[raw]), 4),
+    }
+

@@ -14,12 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ferops.recording.tracker import MEMORY_S, PersonTracker
+from ferops.recording.tracker import MEMORY_S, PersonTracker, tracked_face
 from ferops.runtime.video import SMOOTH_ALPHA
 from ferops.recording.people import unnamed
 from ferops.recording.summary import UNCERTAIN, observations, summarise_people
 from ferops.core.fer2013 import EMOTIONS, VALENCES
-from ferops.runtime.classifier import valence_probs
 from ferops.core.io import atomic_path
 from ferops.scale.videos import Failure, Video
 
@@ -103,26 +102,25 @@ def track(
             raw = r["probs"][lo:hi]
             tracks = tracker.update(boxes, raw, frame_no / video.fps)
             for t_, box, p, s in zip(tracks, boxes, raw, r["detector_confidence"][lo:hi]):
-                best, raw_best = int(np.argmax(t_.probs)), int(np.argmax(p))
+                face = tracked_face(t_, box, None if np.isnan(s) else float(s), p)  # as the webcam logs it
                 cols["video"].append(video.path)
                 cols["video_sha256"].append(video.sha256)
                 cols["frame"].append(frame_no)
                 cols["t"].append(frame_no / video.fps)
-                cols["track"].append(t_.id)
-                for name, v in zip(("box_x", "box_y", "box_w", "box_h"), box):
+                cols["track"].append(face["id"])
+                for name, v in zip(("box_x", "box_y", "box_w", "box_h"), face["box"]):
                     cols[name].append(v)
-                cols["label"].append(EMOTIONS[best])
-                cols["confidence"].append(float(t_.probs[best]))
-                for e, v in zip(EMOTIONS, t_.probs):
-                    cols[f"p_{e}"].append(float(v))
-                groups = valence_probs(t_.probs)
-                cols["valence"].append(VALENCES[int(np.argmax(groups))])
-                cols["valence_confidence"].append(float(groups.max()))
-                for v, g in zip(VALENCES, groups):
-                    cols[f"v_{v}"].append(float(g))
-                cols["raw_label"].append(EMOTIONS[raw_best])
-                cols["raw_confidence"].append(float(p[raw_best]))
-                cols["detector_confidence"].append(None if np.isnan(s) else float(s))
+                cols["label"].append(face["label"])
+                cols["confidence"].append(face["confidence"])
+                for e in EMOTIONS:
+                    cols[f"p_{e}"].append(face["probs"][e])
+                cols["valence"].append(face["valence"]["label"])
+                cols["valence_confidence"].append(face["valence"]["confidence"])
+                for v in VALENCES:
+                    cols[f"v_{v}"].append(face["valence"]["probs"][v])
+                cols["raw_label"].append(face["raw_label"])
+                cols["raw_confidence"].append(face["raw_confidence"])
+                cols["detector_confidence"].append(face["det_conf"])
     return pa.table(cols, schema=FRAMES_SCHEMA), decoded
 
 

@@ -26,7 +26,7 @@ echo "retrain: pushing outputs and the run cache to the remote"
 dvc push --run-cache
 
 if [ "${RECORD_LOCK:-0}" = 1 ]; then
-  git add dvc.lock metrics reports/reliability.json
+  git add dvc.lock metrics reports/*.json  # the outputs DVC leaves to git (cache: false)
   if git diff --cached --quiet; then
     echo "retrain: dvc.lock unchanged, nothing to record"
   else

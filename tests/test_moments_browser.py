@@ -28,6 +28,20 @@ def start_from_path(driver, video, name: str) -> None:
     driver.find_element(By.ID, "start").click()
 
 
+def name_people(driver, wait, session: str, names: dict[str, str]) -> None:
+    """Opens the session's review from the library and names its tracks there, as the therapist does."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.LINK_TEXT, session).click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tracks summary"))
+    driver.find_element(By.CSS_SELECTOR, "#tracks summary").click()
+    for track, name in names.items():
+        driver.find_element(By.CSS_SELECTOR, f"input.tname[data-track='{track}']").send_keys(name)
+    driver.find_element(By.ID, "savenames").click()
+    people = len({n.casefold() for n in names.values()})  # names match case aside: one person each
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.person")) == people)
+
+
 @needs_chromium
 @pytest.mark.slow
 def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
@@ -57,13 +71,7 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
         assert made[0]["t"] < made[1]["t"] < made[2]["t"]
 
         # The review: name the people, then the markers are on every timeline and the tables match the log.
-        driver.find_element(By.LINK_TEXT, "Photos and songs").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.timeline"))
-        driver.find_element(By.CSS_SELECTOR, "#tracks summary").click()
-        for track, name in (("0", "Mary"), ("1", "John"), ("2", "Mary")):
-            driver.find_element(By.CSS_SELECTOR, f"input.tname[data-track='{track}']").send_keys(name)
-        driver.find_element(By.ID, "savenames").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.person")) == 2)
+        name_people(driver, wait, "Photos and songs", {"0": "Mary", "1": "John", "2": "Mary"})
         names = json.loads((folder / "session.json").read_text())["names"]
         records = read_log(folder / "session.jsonl").records
         expected = session_summary(records, names=names, markers=made, window_s=WINDOW_S)
@@ -99,13 +107,7 @@ def test_markers_responses_people_and_erase_in_the_browser(tmp_path):
         start_from_path(driver, video, "Music")
         wait.until(lambda d: "review" in d.find_element(By.ID, "live-state").text)
         second = next(p for p in root.iterdir() if p != folder)
-        driver.find_element(By.LINK_TEXT, "Music").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tracks summary"))
-        driver.find_element(By.CSS_SELECTOR, "#tracks summary").click()
-        for track, name in (("0", "mary"), ("1", "John"), ("2", "Mary")):
-            driver.find_element(By.CSS_SELECTOR, f"input.tname[data-track='{track}']").send_keys(name)
-        driver.find_element(By.ID, "savenames").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "section.person")) == 2)
+        name_people(driver, wait, "Music", {"0": "mary", "1": "John", "2": "Mary"})
 
         driver.find_element(By.LINK_TEXT, "people").click()
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "section.person"))

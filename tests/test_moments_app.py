@@ -93,9 +93,10 @@ def test_markers_responses_people_and_erase(tmp_path, video):
         everyone = http("GET", f"{base}/api/people")[1]
         assert [p["name"] for p in everyone["people"]] == ["John", "Mary"] and everyone["skipped"] == []
         status, one = http("GET", f"{base}/api/people/MARY")
-        assert status == 200 and [s["id"] for s in one["sessions"]] == [sid, second["id"]]
+        # Both started within one second here (their order is by start time, to the second): compared as sets.
+        assert status == 200 and sorted(s["id"] for s in one["sessions"]) == sorted([sid, second["id"]])
         assert one["top_prompts"][0]["label"] in ("wedding photo", "song from 1965")
-        assert [s["id"] for s in one["erase"]["sessions"]] == [second["id"], sid]
+        assert sorted(s["id"] for s in one["erase"]["sessions"]) == sorted([second["id"], sid])
         assert http("GET", f"{base}/api/people/Nobody")[0] == 404
         people_page = http("GET", f"{base}/people")[1]
         assert people_page.count('<section class="person"') == 2 and '<svg class="trend"' in people_page

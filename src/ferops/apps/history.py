@@ -68,7 +68,7 @@ def collect(root: Path, summarise: Callable[[Path], tuple[dict, dict]] = summari
     "top_prompts"}}, and the sessions that could not be read ([(id, reason)])."""
     found: dict[str, dict] = {}
     skipped = []
-    for meta in sorted(sessions.list_sessions(root), key=lambda m: str(m.get("started", ""))):
+    for meta in sorted(sessions.list_sessions(root), key=lambda m: (str(m.get("started", "")), m["id"])):
         if not meta.get("names") or meta.get("state") == "running":
             continue
         folder = root / meta["id"]

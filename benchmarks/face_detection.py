@@ -1,7 +1,7 @@
 """Face detectors side by side on one synthetic video, plus the real photos that installed packages ship.
 
     .venv/bin/python benchmarks/face_detection.py [--model models/model.keras] [--clips 12] [--frames 25]
-        [--framing] [--fps]
+        [--framing] [--rest]
 
 The video is built here from FER-2013 **Training and PublicTest** faces only (PrivateTest stays the
 untouched test set): 1-4 faces a frame, 48-260 px, tilted up to +-15 degrees, lit and blurred
@@ -14,20 +14,16 @@ IoU < 0.3 with the whole image's square and would count as a miss plus a false b
 Targets: recall >= 0.95 with <= 0.05 false boxes a frame (judged on IoU > 0.3).
 
 --framing: which crop of YuNet's detections the classifier scores best on (needs --model).
---fps: end-to-end `ferops webcam --headless` FPS (decode, detect, classify, smooth, overlay, log)
-with YuNet and with Haar, one and three faces (targets >= 60 and >= 30 FPS). The recall table runs
-the video finder with its scan parts in this process; the webcam runs them in a helper process, which
-finds the same faces frame for frame (tests/test_faces.py), so recall is the webcam's.
+The recall table runs the video finder with its scan parts in this process; the webcam runs them in a
+helper process, which finds the same faces frame for frame (tests/test_faces.py), so recall is the
+webcam's. The webcam's end-to-end speed is benchmarks/live_fps.py's.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -261,46 +257,6 @@ def framing_table(video, classifier) -> None:
         OUT(f"  {name:32} {acc:.3f}")
 
 
-def fps_table(faces: np.ndarray, classifier, frames: int) -> None:
-    from ferops.apps import live
-    from ferops.recording import videosource
-    from ferops.runtime.faces import create
-
-    rng = np.random.default_rng(7)
-    spots = [(120, 130), (320, 230), (500, 120)]
-    OUT(
-        f"\nend to end, `ferops webcam --headless` path (decode, detect, classify, smooth, overlay, log), "
-        f"{frames} frames"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in (1, 3):
-            path = Path(tmp) / f"v{n}.mp4"
-            bg = background(rng)
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (W, H))
-            for t in range(frames):
-                frame = bg.copy()
-                for face, (x, y) in zip(faces[:n], spots[:n]):
-                    paste(frame, face, x + 10 * np.sin(t / 10), y, 150, 0, 1.0, 0)
-                writer.write(frame)
-            writer.release()
-            row = []
-            for name in ("yunet", "haar"):
-                log = io.StringIO()
-                start = time.perf_counter()
-                source = videosource.open_source(str(path))
-                done = live.run(source, create(name, "video"), classifier, live.Options(), log=log)
-                fps = done / (time.perf_counter() - start)
-                per_frame = np.mean([len(json.loads(line)["faces"]) for line in log.getvalue().splitlines()])
-                row.append((name, fps, per_frame))
-            target = 60 if n == 1 else 30
-            (yn, yfps, yper), (hn, hfps, hper) = row
-            OUT(
-                f"  {n} face(s): yunet {yfps:6.1f} FPS ({yper:.2f} faces/frame) | haar {hfps:6.1f} FPS "
-                f"({hper:.2f} faces/frame) | yunet/haar {yfps / hfps:.2f}  (target >= {target} FPS: "
-                f"{'PASS' if yfps >= target else 'fail'})"
-            )
-
-
 def rest_table(classifier, repeats: int = 40) -> None:
     """What the pyfunc does for one detect_faces record (decode PNG, detect, crop, classify), per detector,
     in process: the HTTP server adds the same fixed cost to both, so this ratio is the stricter one."""
@@ -339,8 +295,6 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0, help="another seed: another sample of faces, sizes and scenes")
     parser.add_argument("--framing", action="store_true")
-    parser.add_argument("--fps", action="store_true")
-    parser.add_argument("--fps-frames", type=int, default=150)
     parser.add_argument("--rest", action="store_true")
     args = parser.parse_args()
     require_real_csv()
@@ -368,15 +322,13 @@ def main() -> None:
     photos_table()
     if args.framing and classifier is not None:
         framing_table(video, classifier)
-    if (args.fps or args.rest) and classifier is None:
+    if args.rest and classifier is None:
         from ferops.runtime.classifier import EmotionClassifier
         from ferops.training.architectures import build
 
         classifier = EmotionClassifier(build("fer_cnn"))  # same cost; weights do not change the timing
     if args.rest:
         rest_table(classifier)
-    if args.fps:
-        fps_table(faces[:3], classifier, args.fps_frames)
     write_results("face_detection", OUT)
 
 

@@ -235,6 +235,31 @@ def test_video_finder_keeps_a_known_face_whose_score_dips():
     assert any(faces == [] for faces in without), "without hysteresis the same face is lost on some frame"
 
 
+def test_video_finder_searches_a_missed_face_at_another_scale_next():
+    """YuNet's score for a face depends on the scale it is searched at (FOLLOW_SCALES): a window that
+    misses a known face is searched at the next scale on the next frame, and finds it there."""
+    frame = scene([(200, 120, 150)])
+    zooms = []
+
+    class Picky(YuNetDetector):
+        blind = None  # it finds nothing within 10% of this zoom (the window scales are 25% or more apart)
+
+        def raw(self, image, zoom=None, min_score=None):
+            zooms.append(zoom)
+            if self.blind is not None and zoom is not None and abs(zoom / self.blind - 1) < 0.1:
+                return np.zeros((0, 15))
+            return super().raw(image, zoom, min_score)
+
+    detector = Picky()
+    finder = VideoFaceFinder(detector, scan_every=1000, detect_every=1)
+    assert len(finder.detect(frame)) == 1  # the whole search
+    assert len(finder.detect(frame)) == 1  # its window, at the first scale
+    detector.blind = zooms[-1]
+    assert finder.detect(frame) == []  # missed at that scale
+    again = finder.detect(frame)
+    assert len(again) == 1 and zooms[-1] > 1.2 * detector.blind  # found on the next frame at the next scale
+
+
 def test_video_finder_picks_up_a_face_that_appears_within_one_cycle():
     finder = VideoFaceFinder(scan_every=2)
     finder.detect(scene([]))

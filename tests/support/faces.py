@@ -43,7 +43,7 @@ def detectable_faces(n: int) -> list[np.ndarray]:
     """Real FER-2013 faces that YuNet and the webcam's Haar settings both find, placed as the videos place them."""
     from ferops.runtime.faces import YuNetDetector, live_detector
 
-    faces, _ = real_faces(200)
+    faces, _ = real_faces(200, "Training")  # videos use Training faces: PrivateTest stays untouched
     detectors = [live_detector(), YuNetDetector()]
     found = []
     for face in faces:

@@ -72,6 +72,13 @@ class _Known(NamedTuple):
     face: Face  # where it was last seen
     missed: int  # on how many frames since
     template: np.ndarray  # its grey pixels where YuNet last found it, TEMPLATE px square
+    scale: int = 0  # which of FOLLOW_SCALES its window is searched at
+
+
+# YuNet's score for one face changes a lot with the scale it is searched at (an upscaled, blurred face
+# can score 0 at one and 0.7 at another): a window that misses a known face is searched at the next
+# of these (times follow_face) on the next frame, and a face keeps the scale that last found it.
+FOLLOW_SCALES = (1.0, 1.375, 0.75)
 
 
 # Between detections a face is followed by normalised cross-correlation of its last detection's pixels
@@ -102,7 +109,7 @@ def _track(gray: np.ndarray, known: _Known) -> _Known | None:
     if best < TRACK_MIN:
         return None
     box = clip_box((rx + bx / sx, ry + by / sy, w, h), width, height)
-    return _Known(Face(box, known.face.score), 0, known.template)
+    return _Known(Face(box, known.face.score), 0, known.template, known.scale)
 
 
 class VideoFaceFinder:
@@ -171,17 +178,20 @@ class VideoFaceFinder:
             if moved is not None:
                 tracked.append(moved)
             else:
-                rows.append(self._follow(frame, known.face.box))
+                rows.append(self._follow(frame, known.face.box, FOLLOW_SCALES[known.scale]))
         self.frame_no += 1
         detected = self.detector.faces(np.concatenate(rows) if rows else np.zeros((0, 15)), width, height)
         templates = {id(t.face): t.template for t in tracked}  # a tracked face keeps its detection's
         found = _dedupe(detected + [t.face for t in tracked])
         missed = [
-            _Known(k.face, k.missed + 1, k.template)
+            _Known(k.face, k.missed + 1, k.template, (k.scale + 1) % len(FOLLOW_SCALES))
             for k in self.known
             if k.missed < self.keep_missed and all(iou(k.face.box, f.box) < 0.3 for f in found)
         ]
-        fresh = [_Known(f, 0, templates[id(f)] if id(f) in templates else _template(gray, f.box)) for f in found]
+        fresh = [
+            _Known(f, 0, templates[id(f)] if id(f) in templates else _template(gray, f.box), self._scale_of(f))
+            for f in found
+        ]
         self.known = fresh + missed
         return found
 
@@ -252,13 +262,18 @@ class VideoFaceFinder:
             )
         return self._helper
 
-    def _follow(self, frame: np.ndarray, box) -> np.ndarray:
-        """Detections in a window around a known face, resized so the face is about follow_face px."""
+    def _scale_of(self, face: Face) -> int:
+        """The window scale of the known face this one is (the one it overlaps most), else the first."""
+        best = max(self.known, key=lambda k: iou(face.box, k.face.box), default=None)
+        return best.scale if best is not None and iou(face.box, best.face.box) >= 0.3 else 0
+
+    def _follow(self, frame: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
+        """Detections in a window around a known face, resized so the face is about scale x follow_face px."""
         height, width = frame.shape[:2]
         side = max(box[2], box[3]) * self.window
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         region = clip_box((cx - side / 2, cy - side / 2, side, side), width, height)
-        return self._search(frame, region, self.follow_face / max(box[2], box[3], 1), self.follow_score)
+        return self._search(frame, region, scale * self.follow_face / max(box[2], box[3], 1), self.follow_score)
 
     def _search(self, frame: np.ndarray, region, zoom: float, min_score: float | None = None) -> np.ndarray:
         x, y, w, h = region

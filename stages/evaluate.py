@@ -3,9 +3,10 @@
 The temperature is fitted on validation (PublicTest) and written to models/calibration.json,
 which the export stage ships inside the model: what is reported here is what the apps serve.
 Validation figures (val_*) are what the promotion gate compares; PrivateTest (test_*) is reported only.
-metrics/evaluate.json holds the headline figures (accuracy, macro-F1, ECE for validation and test), so
-`dvc metrics show/diff` fits a terminal; reports/evaluation.json holds every figure, flat (the export
-stage describes the model version from it).
+metrics/evaluate.json holds the headline figures (accuracy, macro-F1, ECE for validation and test) and
+metrics/valence.json the same figures for valence (positive / neutral / negative, as the apps lead with),
+under the same names: `dvc metrics show/diff` prints one row for each, and fits a terminal.
+reports/evaluation.json holds every figure, flat (the export stage describes the model version from it).
 """
 
 import keras
@@ -46,6 +47,10 @@ def run() -> None:
     metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
     headline = {f"{s}_{k}": metrics[f"{s}_{k}"] for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
     io.write_json(config.METRICS_DIR / "evaluate.json", headline)
+    io.write_json(
+        config.METRICS_DIR / "valence.json",
+        {f"{s}_{k}": metrics[f"{s}_valence_{k}"] for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")},
+    )
     io.write_json(config.EVALUATION, metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
     pred = probs.argmax(axis=1)

@@ -68,6 +68,7 @@ def test_readme_journeys_in_a_fresh_clone(tmp_path):
     metrics = typed(clone, ".venv/bin/dvc metrics show")
     table = metrics.stdout
     assert "metrics/evaluate.json" in table and "metrics/train.json" in table
+    assert "metrics/valence.json" in table, "valence figures beside the emotions' before promotion"
     assert "train_history" not in table, "the per-epoch history is a plot, not a metric"
     assert max(len(cell) for cell in table.split()) < 40, "readable numbers, no 1,500-character history string"
     accuracy = json.loads((clone / "metrics" / "evaluate.json").read_text())["test_accuracy"]
@@ -136,6 +137,7 @@ def test_readme_journeys_in_a_fresh_clone(tmp_path):
         "metrics/evaluate.json",
         "metrics/train.json",
         "metrics/train_history.csv",
+        "metrics/valence.json",
         "reports/evaluation.json",
         "reports/ingest_counts.json",
         "reports/reliability.json",

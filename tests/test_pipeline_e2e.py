@@ -49,6 +49,9 @@ def test_dvc_repro_embedded_store(tmp_path):
     wanted = {"test_ece_uncalibrated", "temperature", "val_valence_accuracy", "test_f1_happy"}
     assert wanted <= set(metrics) and headline.items() <= metrics.items()
     assert all(isinstance(v, int | float) for v in metrics.values()), "flat numbers"
+    valence = json.loads((repo / "metrics" / "valence.json").read_text())
+    # valence.json: evaluate.json's figures for valence, under the same names (one row each in the table)
+    assert valence == {k: metrics[k.replace("_", "_valence_", 1)] for k in headline}
     train = json.loads((repo / "metrics" / "train.json").read_text())
     assert not set(train) & set(headline), "no two metrics files use one name for different numbers"
     assert json.loads((repo / "models" / "calibration.json").read_text())["temperature"] == metrics["temperature"]
@@ -65,6 +68,8 @@ def test_dvc_repro_embedded_store(tmp_path):
     assert shown.returncode == 0
     shown_eval = json.loads(shown.stdout)[""]["data"]["metrics/evaluate.json"]["data"]
     assert shown_eval["val_accuracy"] == metrics["val_accuracy"]
+    shown_valence = json.loads(shown.stdout)[""]["data"]["metrics/valence.json"]["data"]
+    assert shown_valence["val_accuracy"] == metrics["val_valence_accuracy"]
     assert "up to date" in dvc(repo, "status").stdout.lower()
 
     model = check_registered_model(f"sqlite:///{repo / 'mlflow.db'}")

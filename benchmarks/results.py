@@ -20,16 +20,21 @@ RESULTS = REPO / "benchmarks" / "results"
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
+    """CPU model, its widest vector extension and core count: one "AMD EPYC" VM may expose AVX-512 and
+    another only AVX2, and TensorFlow's speed differs about twofold between them."""
+    model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1]
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
     slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
-    return f"{slug}-{os.cpu_count()}cpu"
+    vector = next((v for v in ("amx", "avx512", "avx2") if any(f.startswith(v) for f in flags)), None)
+    return "-".join(p for p in (slug, vector, f"{os.cpu_count()}cpu") if p)
 
 
 class Printed(list):

@@ -116,3 +116,41 @@ def test_score_range_seeks_and_scores_every_nth_frame_by_its_number_in_the_video
     assert r["probs"].shape == (2, len(EMOTIONS)) and np.isnan(r["detector_confidence"]).all()
     r = score_range(str(path), 2, 5, 1, OneBoxPerFrame(), Uniform())
     assert r["frames_read"] == 3 and r["frame"].tolist() == [2, 3, 4]
+
+
+class Following(OneBoxPerFrame):
+    """A detector that keeps a schedule from frame to frame, as the video finder does: it records the
+    frame numbers it is given (by their brightness) and where its schedule stood for each."""
+
+    def __init__(self):
+        self.frame_no, self.seen = 0, []
+
+    def detect(self, image):
+        self.seen.append((self.frame_no, round(image[0, 0, 0] / 20)))
+        self.frame_no += 1
+        return super().detect(image)
+
+
+def test_a_following_detector_sees_the_frames_before_its_range_and_reports_only_the_range(tmp_path):
+    import cv2
+
+    from ferops.scale.scoring import score_range
+
+    path = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (256, 48))
+    for k in range(10):
+        writer.write(np.full((48, 256, 3), 20 * k, np.uint8))
+    writer.release()
+    follower = Following()
+    r = score_range(str(path), 6, None, 2, follower, Uniform(), lead=4)
+    # Frames 2 and 4 come first, unreported; its schedule counts the frames it is given (every 2nd),
+    # from where a follower given the whole video would be at frame 2.
+    assert follower.seen == [(1, 2), (2, 4), (3, 6), (4, 8)]
+    assert r["frame"].tolist() == [6, 8] and r["frames_read"] == 4 and len(r["probs"]) == 2
+    first = Following()
+    assert score_range(str(path), 0, 3, 1, first, Uniform(), lead=4)["frame"].tolist() == [0, 1, 2]
+    assert first.seen == [(0, 0), (1, 1), (2, 2)], "nothing before the first frame"
+    stateless = OneBoxPerFrame()  # no schedule: each frame is searched afresh, so no frames before
+    stateless.detect = lambda image, real=stateless.detect: seen.append(round(image[0, 0, 0] / 20)) or real(image)
+    seen: list[int] = []
+    assert score_range(str(path), 6, 8, 1, stateless, Uniform(), lead=4)["frame"].tolist() == [6, 7] and seen == [6, 7]

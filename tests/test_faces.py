@@ -126,6 +126,26 @@ def test_video_finder_searches_everything_after_a_cut():
     assert len(smaller) == 1 and abs(centre(smaller[0].box)[0] - 495 / 2) < 15
 
 
+def test_video_finder_started_mid_stream_soon_finds_exactly_what_one_from_the_first_frame_does():
+    """`ferops batch` gives each range of a recording its own finder: set to the range's first frame
+    number, it must soon find the very faces (boxes and scores) that the webcam's finder, which saw
+    every frame before, finds. Two faces drift by fractions of a pixel a frame, so two finders that
+    once saw them a pixel apart would follow them a pixel apart for good if their windows were not snapped."""
+
+    def frame(k: int) -> np.ndarray:
+        return scene([(60 + round(0.7 * k), 100 + round(0.4 * k), 150),
+                      (380 - round(0.5 * k), 150 + round(0.3 * k), 140)])
+
+    video = [frame(k) for k in range(130)]
+    whole = VideoFaceFinder()
+    from_start = [whole.detect(f) for f in video]
+    mid = VideoFaceFinder()
+    mid.frame_no = 60
+    from_60 = [mid.detect(f) for f in video[60:]]
+    assert [len(faces) for faces in from_60[:3]] == [2, 2, 2], "its first frame gets the whole search"
+    assert from_60[30:] == from_start[90:]
+
+
 def test_video_finder_helper_process_finds_the_same_faces_frame_for_frame():
     """The scan parts run in a helper process for the webcam; the faces must not depend on it."""
 

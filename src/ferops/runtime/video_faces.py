@@ -81,6 +81,14 @@ class _Known(NamedTuple):
 FOLLOW_SCALES = (1.0, 1.375, 0.75)
 
 
+# A known face's window is snapped: its centre to a GRID px grid, its size to one of SIZE_STEPS sizes
+# an octave. Two finders that saw a face a pixel apart then search the same window and find the same
+# box, so a finder started in the middle of a recording (each of `ferops batch`'s ranges) soon follows
+# the faces exactly as the one started at its first frame (`ferops webcam`) does; unsnapped, the two
+# met only when a face was lost and found again, seconds later (docs/people.md#webcam-and-batch).
+GRID = 8
+SIZE_STEPS = 8
+
 # Between detections a face is followed by normalised cross-correlation of its last detection's pixels
 # (TEMPLATE px square) within TRACK_MARGIN of its side around where it was; a match below TRACK_MIN
 # (a face that turned, left or was covered) is searched for with YuNet on that frame instead.
@@ -136,6 +144,9 @@ class VideoFaceFinder:
         self.scan_every, self.follow_face, self.window, self.tile_zoom = scan_every, follow_face, window, tile_zoom
         self.keep_missed, self.follow_score, self.detect_every = keep_missed, follow_score, detect_every
         self.known: list[_Known] = []  # where faces were last seen
+        # The stream's number of the next frame. A finder given a recording from the middle on (each of
+        # `ferops batch`'s ranges) is set to that frame's number first, so that it searches on the
+        # frames, and the parts, that a finder given the recording from its first frame does.
         self.frame_no = 0
 
     def parts(self, width: int, height: int) -> list[tuple[tuple[int, int, int, int], float]]:
@@ -160,7 +171,7 @@ class VideoFaceFinder:
         self._thumb, resized = thumb, (height, width) != self._size
         self._size = height, width
         rows, tracked = [], []
-        if self.frame_no == 0 or resized or np.abs(thumb - last).mean() > CUT:
+        if last is None or resized or np.abs(thumb - last).mean() > CUT:
             self.known, self._scan = [], None  # a new scene: what was known and being searched is gone
             if self.background and self._helper is None:
                 self._start_helper()  # starts while this process does the whole search
@@ -270,10 +281,12 @@ class VideoFaceFinder:
     def _follow(self, frame: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
         """Detections in a window around a known face, resized so the face is about scale x follow_face px."""
         height, width = frame.shape[:2]
-        side = max(box[2], box[3]) * self.window
-        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        region = clip_box((cx - side / 2, cy - side / 2, side, side), width, height)
-        return self._search(frame, region, scale * self.follow_face / max(box[2], box[3], 1), self.follow_score)
+        side = 2 ** (round(np.log2(max(box[2], box[3], 1)) * SIZE_STEPS) / SIZE_STEPS)
+        cx = round((box[0] + box[2] / 2) / GRID) * GRID
+        cy = round((box[1] + box[3] / 2) / GRID) * GRID
+        region = clip_box((cx - side * self.window / 2, cy - side * self.window / 2) + (side * self.window,) * 2,
+                          width, height)
+        return self._search(frame, region, scale * self.follow_face / side, self.follow_score)
 
     def _search(self, frame: np.ndarray, region, zoom: float, min_score: float | None = None) -> np.ndarray:
         x, y, w, h = region

@@ -1,8 +1,9 @@
 """The workers' side of `ferops batch`: decode one frame range of a video and score every face in it.
 
 Faces are found with the video finder `ferops webcam` uses (`runtime.faces.create(name, "video")`),
-one new finder per range: its first frame gets the whole search, as the webcam's first frame does,
-and the frames after it are followed the same way, so batch and the webcam see the same faces.
+one new finder per range, started LEAD_FRAMES before it: by the range's first frame it follows the
+faces as the webcam's finder, which saw every frame before, does, so batch and the webcam see the
+same faces.
 
 No tracking happens here: identities and smoothing need the frames in order, so they are a cheap
 sequential pass over each whole video afterwards (`tables.track`). That keeps the expensive part,
@@ -43,17 +44,31 @@ def _seek(capture: cv2.VideoCapture, start: int) -> None:
                 break
 
 
-def score_range(path: str, start: int, stop: int | None, every: int, detector, classifier) -> dict:
+# A finder keeps state from frame to frame (the faces it follows), so one started at a range's first
+# frame would find faces there a little differently from the finder that saw the frames before (the
+# webcam's, or a whole-video one). It starts this many frames earlier instead, finding faces without
+# scoring or reporting them: by the range's first frame it follows them as the other one does (the
+# measurements: docs/people.md#webcam-and-batch).
+LEAD_FRAMES = 60
+
+
+def score_range(
+    path: str, start: int, stop: int | None, every: int, detector, classifier, lead: int = LEAD_FRAMES
+) -> dict:
     """Frames [start, stop) of the video (to its end when stop is None), every `every`-th frame by its
-    number in the whole video. Returns frames_read and, per face, its frame, box, probs and detector
-    confidence, in frame order and, within a frame, in the detector's order."""
+    number in the whole video, the detector given the `lead` frames before as well. Returns frames_read
+    and, per face, its frame, box, probs and detector confidence, in frame order and, within a frame,
+    in the detector's order."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         raise OSError(f"cannot open {path}")
     frames, boxes, probs, scores = [], [], [], []
-    frame_no = start
+    follows = hasattr(detector, "frame_no")  # the video finder; other detectors see each frame afresh
+    frame_no = max(0, start - lead) if follows else start
+    if follows:  # its schedule where a finder given the whole video would be
+        detector.frame_no = -(-frame_no // every)
     try:
-        _seek(capture, start)
+        _seek(capture, frame_no)
         while stop is None or frame_no < stop:
             if frame_no % every:
                 if not capture.grab():
@@ -62,6 +77,10 @@ def score_range(path: str, start: int, stop: int | None, every: int, detector, c
                 ok, image = capture.read()
                 if not ok:
                     break
+                if frame_no < start:
+                    detector.detect(image)
+                    frame_no += 1
+                    continue
                 b, p, s = score_frame(image, detector, classifier)
                 frames += [frame_no] * len(b)
                 boxes += b
@@ -71,7 +90,7 @@ def score_range(path: str, start: int, stop: int | None, every: int, detector, c
     finally:
         capture.release()
     return {
-        "frames_read": frame_no - start,
+        "frames_read": max(0, frame_no - start),
         "frame": np.asarray(frames, np.int64),
         "box": np.asarray(boxes, np.int32).reshape(-1, 4),
         "probs": np.concatenate(probs).astype(np.float32) if probs else np.zeros((0, len(EMOTIONS)), np.float32),

@@ -255,6 +255,34 @@ def test_video_finder_keeps_a_known_face_whose_score_dips():
     assert any(faces == [] for faces in without), "without hysteresis the same face is lost on some frame"
 
 
+def test_video_finder_reports_a_face_framed_twice_once():
+    """YuNet sometimes frames one face at two sizes at once, the smaller inside the larger, either one
+    scoring better: it is one face (one person in the review), whichever box scores better, never two."""
+    face = scene([(200, 120, 150)])
+
+    class Twice(YuNetDetector):
+        def raw(self, image, zoom=None, min_score=None):
+            rows = super().raw(image, zoom, min_score)
+            if len(rows) == 0:
+                return rows
+            around = rows[:1].copy()  # the face and its surroundings: its landmarks spread 1.6x
+            points = around[0, 5:15].reshape(5, 2)
+            around[0, 5:15] = (points.mean(axis=0) + 1.6 * (points - points.mean(axis=0))).ravel()
+            around[0, 0] = rows[0, 0] + self.larger_scores_by
+            return np.concatenate([rows, around])
+
+    kept = {}
+    for better in (-0.2, 0.05):
+        detector = Twice()
+        detector.larger_scores_by = better
+        finder = VideoFaceFinder(detector, scan_every=1000, detect_every=1)
+        for _ in range(3):  # the whole search, then the windows
+            found = finder.detect(face)
+            assert len(found) == 1, (better, found)
+        kept[better] = found[0].box[2]
+    assert kept[0.05] > 1.4 * kept[-0.2], "the box that scores better is kept"
+
+
 def test_video_finder_searches_a_missed_face_at_another_scale_next():
     """YuNet's score for a face depends on the scale it is searched at (FOLLOW_SCALES): a window that
     misses a known face is searched at the next scale on the next frame, and finds it there."""

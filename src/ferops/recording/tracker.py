@@ -9,7 +9,10 @@ Each frame's faces are matched to the people seen before in two passes:
    places within seconds.
 The closest pairs are taken first and no id goes to two faces of one frame, so two people never share
 an id. A person unseen for more than `memory_s` seconds of the recording is forgotten: one who comes
-back later gets a new id, which naming in the review joins again (`ferops.recording.people`).
+back later gets a new id, which naming in the review joins again (`ferops.recording.people`). A track
+seen for less than CONFIRM_S is forgotten RESTART_S after it is lost: such a track is mostly a part of
+a face that the detector found as a face for a moment, and remembered as long as a person it would take
+her face when she comes back bigger and overlaps it better than her own last box.
 
 Each person's probabilities are smoothed with an exponential moving average (`alpha` is the newest
 frame's weight; 1.0 turns smoothing off, ids are still kept). After a gap of more than `RESTART_S`
@@ -33,6 +36,7 @@ from ferops.runtime.video import SMOOTH_ALPHA
 # turned away, hidden by someone passing or missed by the detector comes back within seconds.
 MEMORY_S = 10.0
 RESTART_S = 1.0  # a gap longer than this restarts a person's moving average
+CONFIRM_S = 2.0  # a track seen for less than this is remembered only RESTART_S once lost
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Track:
     box: Box
     probs: np.ndarray
     last_t: float  # when the person was last seen, in seconds of the recording
+    first_t: float = 0.0  # when she was first seen
 
 
 def _centre_distance(a: Box, b: Box) -> float:
@@ -62,7 +67,7 @@ class PersonTracker:
     def update(self, boxes: list[Box], probs: np.ndarray, t: float) -> list[Track]:
         """This frame's faces (at `t` seconds of the recording) -> one track per box, in the order of
         `boxes`, with its smoothed probabilities."""
-        self.tracks = [k for k in self.tracks if t - k.last_t <= self.memory_s]
+        self.tracks = [k for k in self.tracks if t - k.last_t <= self._memory(k)]
         by_overlap = [
             (-iou(b, k.box), i, j)
             for i, b in enumerate(boxes)
@@ -90,11 +95,17 @@ class PersonTracker:
                 track.probs = p if fresh else self.alpha * p + (1 - self.alpha) * track.probs
                 track.box, track.last_t = box, t
             else:
-                track = Track(self._next_id, box, p, t)
+                track = Track(self._next_id, box, p, t, t)
                 self._next_id += 1
                 self.tracks.append(track)
             out.append(track)
         return out
+
+    def _memory(self, track: Track) -> float:
+        """How long a lost track is remembered: `memory_s`, or RESTART_S for one seen for less than
+        CONFIRM_S (a part of a face found as a face for a moment must not take a person's face
+        when she comes back)."""
+        return self.memory_s if track.last_t - track.first_t >= CONFIRM_S else min(self.memory_s, RESTART_S)
 
     @staticmethod
     def _take(pairs: list[tuple[float, int, int]], assigned: dict[int, int]) -> None:

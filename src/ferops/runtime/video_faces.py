@@ -346,11 +346,16 @@ def _dedupe(faces: list[Face], overlap: float = 0.4, inside: float = 0.6) -> lis
     """The same face found by a search part and by its window (or by two parts): keep the higher score.
 
     A box mostly inside a better one (`inside` of its area) is part of that face (YuNet sometimes
-    scores a mouth-and-nose box inside a blurred face), not another face.
+    scores a mouth-and-nose box inside a blurred face), not another face; a box that holds a better one
+    mostly inside it is that face with its surroundings (YuNet sometimes frames one FER-2013 face both
+    at 107 and at 175 px), not another face around it: faces do not sit inside faces.
     """
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: -(f.score or 0)):
-        if all(iou(face.box, k.box) < overlap and covered(face.box, k.box) < inside for k in kept):
+        if all(
+            iou(face.box, k.box) < overlap and covered(face.box, k.box) < inside and covered(k.box, face.box) < inside
+            for k in kept
+        ):
             kept.append(face)
     return sorted(kept, key=lambda f: (f.box[1], f.box[0]))
 

@@ -47,10 +47,7 @@ def run() -> None:
     metrics |= {f"test_f1_{name}": v["f1-score"] for name, v in result["per_class"].items()}
     headline = {f"{s}_{k}": metrics[f"{s}_{k}"] for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")}
     io.write_json(config.METRICS_DIR / "evaluate.json", headline)
-    io.write_json(
-        config.METRICS_DIR / "valence.json",
-        {f"{s}_{k}": metrics[f"{s}_valence_{k}"] for s in ("val", "test") for k in ("accuracy", "macro_f1", "ece")},
-    )
+    io.write_json(config.METRICS_DIR / "valence.json", {k: metrics[k.replace("_", "_valence_", 1)] for k in headline})
     io.write_json(config.EVALUATION, metrics)
     io.write_json(config.CALIBRATION, {"tta_flip": cfg["tta_flip"], "temperature": temperature})
     pred = probs.argmax(axis=1)

@@ -87,6 +87,9 @@ def test_markers_responses_people_and_erase(tmp_path, video):
         assert sorted({r["marker"] for r in frames}) == ["", "song from 1965", "wedding photo"]
 
         # A second session, a week on in the People page's eyes: the same names join the same people.
+        # Sessions are ordered by start time to the second, and a person is shown with her earliest
+        # session's spelling: the second starts in a later second ("Mary", not " mary ").
+        time.sleep(1.1)
         started = http("POST", f"{base}/api/sessions", {"source": str(video), "name": "Photos"})[1]
         second = wait_done(base, started["id"])
         http("PATCH", f"{base}/api/sessions/{second['id']}", {"names": {"0": " mary ", "1": "John"}})

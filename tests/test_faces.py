@@ -308,6 +308,36 @@ def test_video_finder_searches_a_missed_face_at_another_scale_next():
     assert len(again) == 1 and zooms[-1] > 1.2 * detector.blind  # found on the next frame at the next scale
 
 
+def test_video_finder_following_a_face_at_another_scale_settles_on_the_same_one():
+    """A face keeps the window scale that last found it, so two finders with different pasts (the
+    webcam's, and one of `ferops batch`'s ranges) can follow one face at two scales and find it a little
+    differently for good. Every SETTLE_EVERY frames each known face is searched at the scales in order:
+    then both follow it at one scale, their snapped windows meet within a few frames, and from there on
+    the two find exactly the same faces."""
+    from ferops.runtime.video_faces import SETTLE_EVERY
+
+    class Blinkable(YuNetDetector):
+        blind = False
+
+        def raw(self, image, zoom=None, min_score=None):
+            return np.zeros((0, 15)) if self.blind else super().raw(image, zoom, min_score)
+
+    def frame(k: int) -> np.ndarray:
+        return scene([(200 + round(0.3 * k), 120, 150)])
+
+    steady, blinked = Blinkable(), Blinkable()
+    a = VideoFaceFinder(steady, scan_every=1000, detect_every=1)
+    b = VideoFaceFinder(blinked, scan_every=1000, detect_every=1)
+    found_a, found_b = [], []
+    for k in range(SETTLE_EVERY + 20):
+        blinked.blind = k == 1  # b misses the face once: it follows it at the next scale from then on
+        found_a.append(a.detect(frame(k)))
+        found_b.append(b.detect(frame(k)))
+    assert found_b[1] == [] and all(len(faces) == 1 for faces in found_a + found_b[2:])
+    assert found_a[2:SETTLE_EVERY] != found_b[2:SETTLE_EVERY], "at two scales the finders differ until then"
+    assert found_a[SETTLE_EVERY + 5 :] == found_b[SETTLE_EVERY + 5 :]
+
+
 def test_video_finder_picks_up_a_face_that_appears_within_one_cycle():
     finder = VideoFaceFinder(scan_every=2)
     finder.detect(scene([]))

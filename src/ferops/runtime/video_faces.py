@@ -80,12 +80,21 @@ class _Known(NamedTuple):
 # of these (times follow_face) on the next frame, and a face keeps the scale that last found it.
 FOLLOW_SCALES = (1.0, 1.375, 0.75)
 
+# Which scale a face keeps depends on every frame before, so a finder started in the middle of a
+# recording (each of `ferops batch`'s ranges) can follow a face at another scale than the finder that
+# saw it from the first frame (`ferops webcam`), and find it a few pixels apart for good. Every
+# SETTLE_EVERY frames of the stream, by frame number, each known face is searched at the scales in
+# order until one finds it: then the scale depends only on where the face is, and the two finders
+# follow it alike from there on (docs/people.md#webcam-and-batch).
+SETTLE_EVERY = 30
+
 
 # A known face's window is snapped: its centre to a GRID px grid, its size to one of SIZE_STEPS sizes
 # an octave. Two finders that saw a face a pixel apart then search the same window and find the same
-# box, so a finder started in the middle of a recording (each of `ferops batch`'s ranges) soon follows
-# the faces exactly as the one started at its first frame (`ferops webcam`) does; unsnapped, the two
-# met only when a face was lost and found again, seconds later (docs/people.md#webcam-and-batch).
+# box, so a finder started in the middle of a recording (each of `ferops batch`'s ranges) follows the
+# faces exactly as the one started at its first frame (`ferops webcam`) does a few frames after both
+# search them at one scale (SETTLE_EVERY); unsnapped, the two met only when a face was lost and found
+# again, seconds later (docs/people.md#webcam-and-batch).
 GRID = 8
 SIZE_STEPS = 8
 
@@ -183,11 +192,15 @@ class VideoFaceFinder:
             for face in self.detector.faces(seeds, width, height):  # faces new to the follower
                 if all(iou(face.box, known.face.box) < 0.3 for known in self.known):
                     rows.append(self._follow(frame, face.box))
-        between = self.frame_no % self.detect_every != 0
-        for known in self.known:
+        settle = self.frame_no % SETTLE_EVERY == 0
+        between = not settle and self.frame_no % self.detect_every != 0
+        for i, known in enumerate(self.known):
             moved = _track(gray, known) if between and known.missed == 0 else None
             if moved is not None:
                 tracked.append(moved)
+            elif settle:
+                found, self.known[i] = self._settle(frame, known)
+                rows.append(found)
             else:
                 rows.append(self._follow(frame, known.face.box, FOLLOW_SCALES[known.scale]))
         self.frame_no += 1
@@ -277,6 +290,16 @@ class VideoFaceFinder:
         """The window scale of the known face this one is (the one it overlaps most), else the first."""
         best = max(self.known, key=lambda k: iou(face.box, k.face.box), default=None)
         return best.scale if best is not None and iou(face.box, best.face.box) >= 0.3 else 0
+
+    def _settle(self, frame: np.ndarray, known: _Known) -> tuple[np.ndarray, _Known]:
+        """A known face's window searched at FOLLOW_SCALES in order until one finds it (see SETTLE_EVERY):
+        its rows, and the face with that scale (the last one where none does: the next frame tries the first)."""
+        height, width = frame.shape[:2]
+        for scale, zoom in enumerate(FOLLOW_SCALES):
+            rows = self._follow(frame, known.face.box, zoom)
+            if any(iou(f.box, known.face.box) >= 0.3 for f in self.detector.faces(rows, width, height)):
+                return rows, known._replace(scale=scale)
+        return np.zeros((0, 15)), known._replace(scale=len(FOLLOW_SCALES) - 1)
 
     def _follow(self, frame: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
         """Detections in a window around a known face, resized so the face is about scale x follow_face px."""

@@ -2,8 +2,8 @@
 
 Faces are found with the video finder `ferops webcam` uses (`runtime.faces.create(name, "video")`),
 one new finder per range, started LEAD_FRAMES before it: by the range's first frame it follows the
-faces as the webcam's finder, which saw every frame before, does, so batch and the webcam mostly see
-the same faces (not where the two follow a face at different scales: docs/people.md#webcam-and-batch).
+faces as the webcam's finder, which saw every frame before, does, so batch and the webcam see the same
+faces (docs/people.md#webcam-and-batch).
 
 No tracking happens here: identities and smoothing need the frames in order, so they are a cheap
 sequential pass over each whole video afterwards (`tables.track`). That keeps the expensive part,
@@ -47,8 +47,9 @@ def _seek(capture: cv2.VideoCapture, start: int) -> None:
 # A finder keeps state from frame to frame (the faces it follows), so one started at a range's first
 # frame would find faces there a little differently from the finder that saw the frames before (the
 # webcam's, or a whole-video one). It starts this many frames earlier instead, finding faces without
-# scoring or reporting them: by the range's first frame it mostly follows them as the other one does
-# (the measurements, and where it does not: docs/people.md#webcam-and-batch).
+# scoring or reporting them: two of the finder's settling frames (video_faces.SETTLE_EVERY) and the
+# few frames its snapped windows take after one, so that by the range's first frame it follows them as
+# the other one does (measured: docs/people.md#webcam-and-batch).
 LEAD_FRAMES = 60
 
 

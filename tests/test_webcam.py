@@ -399,6 +399,31 @@ class FiniteStreamThatDrops(DroppingCapture):
         return 100 if prop == cv2.CAP_PROP_FRAME_COUNT else 0
 
 
+def test_a_detector_failing_mid_run_leaves_every_frame_before_it_logged(tmp_path, registered_model):
+    """Whatever stops a run, the log holds a complete line for every frame processed before it."""
+    from ferops.runtime.faces import Face
+
+    class FailsOnSixth:
+        calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            if self.calls == 6:
+                raise RuntimeError("detector broke")
+            return [Face((100, 80, 160, 160), 0.9)]
+
+    clf = EmotionClassifier.from_keras_file(registered_model[1])
+    rng = np.random.default_rng(0)
+    frames = [cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (31, 31), 0) for _ in range(10)]
+    video = write_video(tmp_path / "v.mp4", frames)
+    log = tmp_path / "s.jsonl"
+    with open(log, "w") as f, pytest.raises(RuntimeError, match="detector broke"):
+        live.run(videosource.open_source(str(video)), FailsOnSixth(), clf, live.Options(), log=f)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in records] == [0, 1, 2, 3, 4]
+    assert all(len(r["faces"]) == 1 and r["faces"][0]["id"] == 0 for r in records)
+
+
 def test_finite_stream_cut_short_is_a_drop_not_an_end(tmp_path, registered_model):
     clf = EmotionClassifier.from_keras_file(registered_model[1])
     source = videosource.Source("http://host/visit.mp4", FiniteStreamThatDrops(40), "stream", finite=True)

@@ -10,9 +10,9 @@ Each frame's faces are matched to the people seen before in two passes:
 The closest pairs are taken first and no id goes to two faces of one frame, so two people never share
 an id. A person unseen for more than `memory_s` seconds of the recording is forgotten: one who comes
 back later gets a new id, which naming in the review joins again (`ferops.recording.people`). A track
-seen for less than CONFIRM_S is forgotten RESTART_S after it is lost: such a track is mostly a part of
-a face that the detector found as a face for a moment, and remembered as long as a person it would take
-her face when she comes back bigger and overlaps it better than her own last box.
+seen for less than CONFIRM_S is forgotten RESTART_S after it is lost: such a short track is mostly a
+part of a face that the detector took for a face for a moment. Remembered as long as a person, it
+would take her face when she came back, her box overlapping it more than her own last one.
 
 Each person's probabilities are smoothed with an exponential moving average (`alpha` is the newest
 frame's weight; 1.0 turns smoothing off, ids are still kept). After a gap of more than `RESTART_S`
